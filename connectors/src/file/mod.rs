@@ -1,0 +1,9 @@
+//! Files, the embedded default connector: CSV or JSON-lines sources split
+//! across every worker of every process, and per-worker or sorted sinks.
+
+mod reader;
+mod sink;
+mod source;
+
+pub use sink::FileSink;
+pub use source::FileSource;

@@ -1,0 +1,73 @@
+//! The windowed bid queries shared by `bid_windows` and the Nexmark driver
+//! (`hot-items` is Nexmark q5, `max-bid` q7, `filter-map` q1+q2).
+//!
+//! A bid here is `(auction, bidder, price, date_time)`. Each program that
+//! includes this file uses some of the queries.
+#![allow(dead_code)]
+
+use tidewater::prelude::*;
+
+/// `(auction, bidder, price, date_time)`.
+pub type BidTuple = (u64, u64, u64, u64);
+
+/// Window size of every windowed query, in ms.
+pub const WINDOW_MS: u64 = 10_000;
+/// Slide of the sliding windows, in ms.
+pub const SLIDE_MS: u64 = 2_000;
+
+/// Bids per auction in tumbling windows: `(window_end, auction, count)`.
+pub fn window_count(bids: EventStream<'_, BidTuple>) -> EventStream<'_, (u64, u64, u64)> {
+    bids.map(|(bid, time)| (bid.0, time))
+        .window_aggregate(TumblingWindows::of_millis(WINDOW_MS), |a: &u64| *a, Count)
+        .map(|((window, auction, count), time)| ((window.end, auction, count), time))
+}
+
+/// Per sliding window, the auction(s) with the most bids: `(window_end, auction, count)`.
+pub fn hot_items(bids: EventStream<'_, BidTuple>) -> EventStream<'_, (u64, u64, u64)> {
+    bids.map(|(bid, time)| (bid.0, time))
+        .window_aggregate(
+            SlidingWindows::of_millis(WINDOW_MS, SLIDE_MS),
+            |a: &u64| *a,
+            Count,
+        )
+        .map(|((window, auction, count), time)| ((window.end, auction, count), time))
+        // Each count carries event time `end - 1`: 1 ms windows keyed by the
+        // window end gather exactly one sliding window's counts.
+        .window_aggregate(
+            TumblingWindows::of_millis(1),
+            |row: &(u64, u64, u64)| row.0,
+            MaxAllBy::new(|row: &(u64, u64, u64)| row.2),
+        )
+        .flat_map(|((_, _, rows), time)| rows.into_iter().map(move |row| (row, time)))
+}
+
+/// Per tumbling window, the bid(s) with the highest price:
+/// `(window_end, auction, bidder, price)`.
+pub fn max_bid(bids: EventStream<'_, BidTuple>) -> EventStream<'_, (u64, u64, u64, u64)> {
+    type Row = (u64, u64, u64, u64);
+    bids.map(|((auction, bidder, price, _), time)| ((auction, bidder, price), time))
+        // Pre-aggregate per auction, in parallel, then per window.
+        .window_aggregate(
+            TumblingWindows::of_millis(WINDOW_MS),
+            |row: &(u64, u64, u64)| row.0,
+            MaxAllBy::new(|row: &(u64, u64, u64)| row.2),
+        )
+        .flat_map(|((window, _, rows), time)| {
+            rows.into_iter()
+                .map(move |(auction, bidder, price)| ((window.end, auction, bidder, price), time))
+        })
+        .window_aggregate(
+            TumblingWindows::of_millis(1),
+            |row: &Row| row.0,
+            MaxAllBy::new(|row: &Row| row.3),
+        )
+        .flat_map(|((_, _, rows), time)| rows.into_iter().map(move |row| (row, time)))
+}
+
+/// Bids on every 123rd auction, price converted to euros:
+/// `(auction, price * 908 / 1000, date_time)`.
+pub fn filter_map(bids: EventStream<'_, BidTuple>) -> EventStream<'_, (u64, u64, u64)> {
+    bids.flat_map(|((auction, _, price, date_time), time)| {
+        (auction % 123 == 0).then_some(((auction, price * 908 / 1000, date_time), time))
+    })
+}

@@ -1,0 +1,111 @@
+//! The Nexmark driver: runs a Nexmark query on the built-in generator.
+//!
+//! ```text
+//! cargo run --release --example nexmark -- --query q5 --events 1000000
+//! cargo run --release --example nexmark -- --query q7 --events 1000000 --output q7.csv --sorted -w 2
+//! ```
+//!
+//! Queries so far: q0 (pass-through), q1 (currency conversion), q2
+//! (selection), q5 (hot items: sliding 10 s windows every 2 s, the auctions
+//! with the most bids) and q7 (highest bid per tumbling 10 s window). Without
+//! `--output`, results go to standard output as CSV.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use tidewater::prelude::*;
+
+#[path = "../common/bid_queries.rs"]
+mod bid_queries;
+use bid_queries::{hot_items, max_bid, BidTuple};
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Query {
+    Q0,
+    Q1,
+    Q2,
+    Q5,
+    Q7,
+}
+
+/// Runs a Nexmark query on the built-in generator.
+#[derive(clap::Args, Debug, Clone)]
+struct Job {
+    /// The query.
+    #[arg(long, value_enum)]
+    query: Query,
+    /// Events to generate over all workers (persons, auctions and bids).
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    /// Events per second of event time (spacing of the generated timestamps).
+    #[arg(long, default_value_t = 10_000)]
+    event_rate: u64,
+    /// Write results here (a directory of per-worker files, or one file with
+    /// --sorted) instead of standard output.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Write exactly one sorted file at the end.
+    #[arg(long, requires = "output")]
+    sorted: bool,
+    #[command(flatten)]
+    source: SourceArgs,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::<Job>::parse();
+    let job = cli.job;
+    tidewater::execute(&cli.runtime, move |worker, ctx| {
+        let job = job.clone();
+        worker.dataflow(|scope| {
+            let generator = NexmarkSource {
+                events: Some(job.events),
+                event_rate: job.event_rate,
+                ..NexmarkSource::default()
+            };
+            let bids = generator
+                .build(scope, ctx, job.source.config())
+                .records
+                .flat_map(|(event, time)| match event {
+                    Event::Bid(b) => Some((
+                        (
+                            b.auction as u64,
+                            b.bidder as u64,
+                            b.price as u64,
+                            b.date_time,
+                        ),
+                        time,
+                    )),
+                    _ => None,
+                });
+            match job.query {
+                Query::Q0 => emit(&job, bids, ctx),
+                Query::Q1 => emit(&job, q1(bids), ctx),
+                Query::Q2 => emit(&job, q2(bids), ctx),
+                Query::Q5 => emit(&job, hot_items(bids), ctx),
+                Query::Q7 => emit(&job, max_bid(bids), ctx),
+            }
+        });
+        Ok(())
+    })
+}
+
+/// q1: prices in euros.
+fn q1(bids: EventStream<'_, BidTuple>) -> EventStream<'_, BidTuple> {
+    bids.map(|((auction, bidder, price, date_time), time)| {
+        ((auction, bidder, price * 908 / 1000, date_time), time)
+    })
+}
+
+/// q2: bids on a few auctions.
+fn q2(bids: EventStream<'_, BidTuple>) -> EventStream<'_, (u64, u64)> {
+    bids.flat_map(|((auction, _, price, _), time)| {
+        (auction % 123 == 0).then_some(((auction, price), time))
+    })
+}
+
+fn emit<D: serde::Serialize + 'static>(job: &Job, results: EventStream<'_, D>, ctx: &Context) {
+    match &job.output {
+        Some(path) => FileSink::new(path).sorted(job.sorted).write(results, ctx),
+        None => write_stdout(results, ctx, Format::Csv),
+    }
+}

@@ -1,0 +1,115 @@
+//! The per-worker job context: flow control, metrics and the failure slot
+//! shared by the sources, operators and sinks of one worker's dataflows.
+//!
+//! The runtime (`tidewater::execute`) makes one per worker and hands it to the
+//! program; tests may make their own with [`Context::new`]. The context owns no
+//! dataflow logic: it only carries what sources and sinks must agree on.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use timely::dataflow::ProbeHandle;
+
+use crate::EventTime;
+
+/// Shared state for one worker's dataflows. Cheap to clone.
+#[derive(Clone)]
+pub struct Context {
+    probe: ProbeHandle<EventTime>,
+    max_lag_ms: u64,
+    metrics: Rc<Metrics>,
+    failure: Rc<RefCell<Option<String>>>,
+}
+
+impl Context {
+    /// A context whose sources stay at most `max_lag_ms` of event time ahead
+    /// of what the sinks (attached to [`Context::probe`]) have completed.
+    pub fn new(max_lag_ms: u64) -> Self {
+        Context {
+            probe: ProbeHandle::new(),
+            max_lag_ms,
+            metrics: Rc::default(),
+            failure: Rc::default(),
+        }
+    }
+
+    /// The probe every sink attaches to; sources pace themselves against it.
+    ///
+    /// A dataflow with no probe attached has no flow control.
+    pub fn probe(&self) -> &ProbeHandle<EventTime> {
+        &self.probe
+    }
+
+    /// The allowed distance, in event-time milliseconds, between a source's
+    /// watermark and the probe.
+    pub fn max_lag_ms(&self) -> u64 {
+        self.max_lag_ms
+    }
+
+    /// Whether a source at `watermark` must wait for the dataflow to catch up.
+    pub fn must_wait(&self, watermark: EventTime) -> bool {
+        watermark > self.max_lag_ms && self.probe.less_than(&(watermark - self.max_lag_ms))
+    }
+
+    /// This worker's counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Records a fatal error; the runtime stops the job with it.
+    pub fn fail(&self, message: String) {
+        tracing::error!("{message}");
+        self.failure.borrow_mut().get_or_insert(message);
+    }
+
+    /// The first fatal error recorded, if any.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.borrow().clone()
+    }
+}
+
+impl Default for Context {
+    /// A context with a 10 s event-time lag bound.
+    fn default() -> Self {
+        Context::new(10_000)
+    }
+}
+
+/// Counters of one worker, updated by its sources and sinks.
+#[derive(Default, Debug)]
+pub struct Metrics {
+    /// Records read and sent on time.
+    pub records_in: Cell<u64>,
+    /// Late records dropped by the `drop` policy.
+    pub late_dropped: Cell<u64>,
+    /// Late records routed to a late-data side output.
+    pub late_routed: Cell<u64>,
+    /// Late records re-timed to the watermark.
+    pub late_retimed: Cell<u64>,
+    /// Malformed records sent to the dead-letter output.
+    pub malformed: Cell<u64>,
+    /// Records written by sinks.
+    pub records_out: Cell<u64>,
+}
+
+impl Metrics {
+    /// Adds `n` to a counter.
+    pub fn add(counter: &Cell<u64>, n: u64) {
+        counter.set(counter.get() + n);
+    }
+}
+
+impl std::fmt::Display for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "in={} out={} late_dropped={} late_routed={} late_retimed={} malformed={}",
+            self.records_in.get(),
+            self.records_out.get(),
+            self.late_dropped.get(),
+            self.late_routed.get(),
+            self.late_retimed.get(),
+            self.malformed.get()
+        )
+    }
+}

@@ -1,0 +1,166 @@
+//! The local multi-process launcher: `tidewater launch -n N -w W -- PROGRAM ARGS`
+//! starts N processes of a Tidewater program on this machine, wired together
+//! with a generated hostfile on free ports, forwards their output with a
+//! `[pI]` prefix, and fails (stopping the rest) as soon as one process fails.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+/// Flags of `tidewater launch`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct LaunchArgs {
+    /// Number of processes to start.
+    #[arg(short = 'n', long, default_value_t = 2,
+          value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub processes: u64,
+    /// Worker threads per process.
+    #[arg(short = 'w', long, default_value_t = 1,
+          value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub workers: u64,
+    /// Do not prefix each output line with the process index.
+    #[arg(long)]
+    pub no_prefix: bool,
+    /// The program, then its arguments (after `--`).
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// Runs the processes; returns the first failing process's status as an error.
+pub fn launch(args: &LaunchArgs) -> anyhow::Result<()> {
+    let (program, program_args) = args.command.split_first().context("no program to launch")?;
+    let dir = tempfile::Builder::new()
+        .prefix("tidewater-launch-")
+        .tempdir()
+        .context("cannot create a directory for the hostfile")?;
+    let hostfile = dir.path().join("hosts");
+    let hosts = free_addresses(args.processes as usize)?;
+    std::fs::write(&hostfile, hosts.join("\n") + "\n")
+        .with_context(|| format!("cannot write {}", hostfile.display()))?;
+    tracing::info!(?hosts, "launching {} processes", args.processes);
+
+    let mut children: Vec<Child> = Vec::new();
+    let mut forwarders: Vec<JoinHandle<()>> = Vec::new();
+    for index in 0..args.processes {
+        let spawned = spawn(program, program_args, args, index, &hostfile);
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(e) => {
+                stop(&mut children);
+                return Err(e);
+            }
+        };
+        let prefix = if args.no_prefix {
+            String::new()
+        } else {
+            format!("[p{index}] ")
+        };
+        if let Some(out) = child.stdout.take() {
+            forwarders.push(forward(out, prefix.clone(), false));
+        }
+        if let Some(err) = child.stderr.take() {
+            forwarders.push(forward(err, prefix, true));
+        }
+        children.push(child);
+    }
+
+    let result = supervise(&mut children);
+    for forwarder in forwarders {
+        let _ = forwarder.join();
+    }
+    result
+}
+
+fn spawn(
+    program: &str,
+    program_args: &[String],
+    args: &LaunchArgs,
+    index: u64,
+    hostfile: &PathBuf,
+) -> anyhow::Result<Child> {
+    Command::new(program)
+        .args(program_args)
+        .args(["-w", &args.workers.to_string()])
+        .args(["-n", &args.processes.to_string()])
+        .args(["-p", &index.to_string()])
+        .arg("-h")
+        .arg(hostfile)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start process {index}: {program}"))
+}
+
+/// Waits for every child; on the first failure stops the rest.
+fn supervise(children: &mut [Child]) -> anyhow::Result<()> {
+    let mut done = vec![false; children.len()];
+    while done.iter().any(|d| !d) {
+        for (index, child) in children.iter_mut().enumerate() {
+            if done[index] {
+                continue;
+            }
+            let status: Option<ExitStatus> = child
+                .try_wait()
+                .with_context(|| format!("cannot wait for process {index}"))?;
+            if let Some(status) = status {
+                done[index] = true;
+                if !status.success() {
+                    stop(children);
+                    bail!("process {index} failed ({status}); stopped the others");
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+fn stop(children: &mut [Child]) {
+    for child in children.iter_mut() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+fn forward(stream: impl Read + Send + 'static, prefix: String, to_stderr: bool) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stream);
+        let mut line = Vec::new();
+        while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+            if !line.ends_with(b"\n") {
+                line.push(b'\n');
+            }
+            let written = if to_stderr {
+                let mut err = std::io::stderr().lock();
+                err.write_all(prefix.as_bytes())
+                    .and_then(|()| err.write_all(&line))
+            } else {
+                let mut out = std::io::stdout().lock();
+                out.write_all(prefix.as_bytes())
+                    .and_then(|()| out.write_all(&line))
+            };
+            if written.is_err() {
+                break;
+            }
+            line.clear();
+        }
+    })
+}
+
+/// `n` distinct `127.0.0.1:PORT` addresses on ports free right now.
+fn free_addresses(n: usize) -> anyhow::Result<Vec<String>> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<_, _>>()
+        .context("cannot find a free port")?;
+    listeners
+        .iter()
+        .map(|l| Ok(format!("127.0.0.1:{}", l.local_addr()?.port())))
+        .collect()
+}
