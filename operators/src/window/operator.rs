@@ -34,8 +34,8 @@ pub trait WindowAggregate<'scope, D> {
     /// use tidewater_operators::{Count, TumblingWindows, WindowAggregate};
     ///
     /// let captured = timely::example(|scope| {
-    ///     // (auction, event time): one message at time 0 carries them all.
-    ///     vec![(("a", 1), 1_000u64), (("a", 1), 9_999), (("b", 2), 10_000)]
+    ///     // ((key, value), event time): one message at time 0 carries them all.
+    ///     vec![(('a', 1), 1_000u64), (('a', 1), 9_999), (('b', 2), 10_000)]
     ///         .to_stream(scope)
     ///         .window_aggregate(TumblingWindows::of_millis(10_000), |(k, _)| *k, Count)
     ///         .capture()
@@ -43,7 +43,7 @@ pub trait WindowAggregate<'scope, D> {
     /// let mut rows: Vec<_> = captured.extract().into_iter().flat_map(|(_, v)| v).collect();
     /// rows.sort();
     /// assert_eq!(rows.len(), 2);
-    /// assert_eq!((rows[0].0.0.end, rows[0].0.1, rows[0].0.2), (10_000, "a", 2));
+    /// assert_eq!((rows[0].0.0.end, rows[0].0.1, rows[0].0.2), (10_000, 'a', 2));
     /// assert_eq!(rows[0].1, 9_999);
     /// ```
     fn window_aggregate<K, F, W, A>(
