@@ -64,3 +64,8 @@ pub mod prelude {
     pub use timely::dataflow::operators::{Concat, Inspect, Probe};
     pub use timely::dataflow::Scope;
 }
+
+/// The README's examples compile as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
