@@ -5,6 +5,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::JoinHandle;
@@ -76,6 +77,8 @@ pub fn launch(args: &LaunchArgs) -> anyhow::Result<()> {
     result
 }
 
+/// Starts process `index` in a process group of its own (so that stopping it
+/// stops anything it started), set to die with the launcher.
 fn spawn(
     program: &str,
     program_args: &[String],
@@ -83,7 +86,18 @@ fn spawn(
     index: u64,
     hostfile: &PathBuf,
 ) -> anyhow::Result<Child> {
-    Command::new(program)
+    let mut command = Command::new(program);
+    command.process_group(0);
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command
         .args(program_args)
         .args(["-w", &args.workers.to_string()])
         .args(["-n", &args.processes.to_string()])
@@ -121,9 +135,15 @@ fn supervise(children: &mut [Child]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Kills each child's process group, then reaps the children.
 fn stop(children: &mut [Child]) {
     for child in children.iter_mut() {
-        let _ = child.kill();
+        if let Ok(pid) = i32::try_from(child.id()) {
+            // SAFETY: signals the process group we created for this child.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+        }
         let _ = child.wait();
     }
 }
