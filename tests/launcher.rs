@@ -11,14 +11,18 @@ use common::{example, read_rows, run_ok, tidewater};
 #[test]
 fn a_failing_process_stops_the_others_and_fails_the_launch() {
     // Process 1 fails at once; process 0 would sleep for a minute.
-    let script = r#"case "$*" in *"-p 1"*) echo "process one fails" >&2; exit 3;; *) sleep 60;; esac"#;
+    let script =
+        r#"case "$*" in *"-p 1"*) echo "process one fails" >&2; exit 3;; *) sleep 60;; esac"#;
     let start = Instant::now();
     let output = Command::new(tidewater())
         .args(["launch", "-n", "2", "--", "sh", "-c", script, "sh"])
         .output()
         .unwrap();
     assert!(!output.status.success());
-    assert!(start.elapsed() < Duration::from_secs(30), "the launcher waited for the sleeper");
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "the launcher waited for the sleeper"
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("[p1] process one fails"), "{stderr}");
     assert!(stderr.contains("process 1 failed"), "{stderr}");
@@ -26,7 +30,8 @@ fn a_failing_process_stops_the_others_and_fails_the_launch() {
 
 #[test]
 fn the_launcher_passes_the_timely_flags() {
-    let output = run_ok(Command::new(tidewater()).args(["launch", "-n", "3", "-w", "2", "--", "echo"]));
+    let output =
+        run_ok(Command::new(tidewater()).args(["launch", "-n", "3", "-w", "2", "--", "echo"]));
     let stdout = String::from_utf8_lossy(&output.stdout);
     for p in 0..3 {
         let line = stdout
