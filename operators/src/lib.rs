@@ -20,6 +20,7 @@ pub use keyed::{key_group, worker_for_key, KEY_GROUPS};
 pub use time::{EventStream, EventTime};
 pub use watermark::{LatePolicy, Lateness, PartitionWatermark, WatermarkStrategy};
 pub use window::{
-    Aggregate, Count, MaxAllBy, SlidingWindows, TumblingWindows, Window, WindowAggregate,
-    WindowAssigner,
+    Aggregate, AggregateFn, Collect, Count, GlobalWindows, KeyBy, KeyedStream, MaxAllBy,
+    SessionWindows, SlidingWindows, TumblingWindows, Window, WindowAggregate, WindowAssigner,
+    WindowOutput, WindowUpdate, WindowedStream,
 };

@@ -12,8 +12,10 @@ pub trait Aggregate<D>: 'static {
     fn create(&self) -> Self::Acc;
     /// Folds one record into the accumulator.
     fn add(&self, acc: &mut Self::Acc, record: &D);
-    /// The result of a finished accumulator.
-    fn result(&self, acc: Self::Acc) -> Self::Out;
+    /// Folds `other` into `acc` (when session windows merge).
+    fn merge(&self, acc: &mut Self::Acc, other: Self::Acc);
+    /// The result of the accumulator so far.
+    fn result(&self, acc: &Self::Acc) -> Self::Out;
 }
 
 /// Counts records.
@@ -30,8 +32,11 @@ impl<D> Aggregate<D> for Count {
     fn add(&self, acc: &mut u64, _record: &D) {
         *acc += 1;
     }
-    fn result(&self, acc: u64) -> u64 {
-        acc
+    fn merge(&self, acc: &mut u64, other: u64) {
+        *acc += other;
+    }
+    fn result(&self, acc: &u64) -> u64 {
+        *acc
     }
 }
 
@@ -43,7 +48,7 @@ impl<D> Aggregate<D> for Count {
 /// let max = MaxAllBy::new(|x: &(u32, char)| x.0);
 /// let mut acc = max.create();
 /// for x in [(1, 'a'), (3, 'c'), (3, 'b'), (2, 'z')] { max.add(&mut acc, &x); }
-/// assert_eq!(max.result(acc), vec![(3, 'b'), (3, 'c')]);
+/// assert_eq!(max.result(&acc), vec![(3, 'b'), (3, 'c')]);
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct MaxAllBy<F> {
@@ -82,8 +87,90 @@ where
             Some(std::cmp::Ordering::Less) => {}
         }
     }
-    fn result(&self, mut acc: Vec<D>) -> Vec<D> {
-        acc.sort();
-        acc
+    fn merge(&self, acc: &mut Vec<D>, other: Vec<D>) {
+        for record in &other {
+            self.add(acc, record);
+        }
+    }
+    fn result(&self, acc: &Vec<D>) -> Vec<D> {
+        let mut result = acc.clone();
+        result.sort();
+        result
+    }
+}
+
+/// A general aggregate from three closures: a fresh accumulator, a fold of
+/// one record, a merge of two accumulators; the result is the accumulator.
+///
+/// ```
+/// use tidewater_operators::{Aggregate, AggregateFn};
+/// // (sum, count) of prices, for an average.
+/// let avg = AggregateFn::new(
+///     || (0u64, 0u64),
+///     |acc: &mut (u64, u64), price: &u64| { acc.0 += price; acc.1 += 1; },
+///     |acc: &mut (u64, u64), other: (u64, u64)| { acc.0 += other.0; acc.1 += other.1; },
+/// );
+/// let mut acc = avg.create();
+/// avg.add(&mut acc, &10);
+/// avg.add(&mut acc, &20);
+/// assert_eq!(avg.result(&acc), (30, 2));
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct AggregateFn<I, F, M> {
+    init: I,
+    fold: F,
+    merge: M,
+}
+
+impl<I, F, M> AggregateFn<I, F, M> {
+    /// An aggregate from `init`, `fold` and `merge`.
+    pub fn new(init: I, fold: F, merge: M) -> Self {
+        AggregateFn { init, fold, merge }
+    }
+}
+
+impl<D, Acc, I, F, M> Aggregate<D> for AggregateFn<I, F, M>
+where
+    Acc: Clone + 'static,
+    I: Fn() -> Acc + 'static,
+    F: Fn(&mut Acc, &D) + 'static,
+    M: Fn(&mut Acc, Acc) + 'static,
+{
+    type Acc = Acc;
+    type Out = Acc;
+    fn create(&self) -> Acc {
+        (self.init)()
+    }
+    #[inline]
+    fn add(&self, acc: &mut Acc, record: &D) {
+        (self.fold)(acc, record)
+    }
+    fn merge(&self, acc: &mut Acc, other: Acc) {
+        (self.merge)(acc, other)
+    }
+    fn result(&self, acc: &Acc) -> Acc {
+        acc.clone()
+    }
+}
+
+/// Collects a window's records, for full-window process functions.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Collect;
+
+impl<D: Clone + 'static> Aggregate<D> for Collect {
+    type Acc = Vec<D>;
+    type Out = Vec<D>;
+    fn create(&self) -> Vec<D> {
+        Vec::new()
+    }
+    #[inline]
+    fn add(&self, acc: &mut Vec<D>, record: &D) {
+        acc.push(record.clone());
+    }
+    fn merge(&self, acc: &mut Vec<D>, mut other: Vec<D>) {
+        acc.append(&mut other);
+    }
+    fn result(&self, acc: &Vec<D>) -> Vec<D> {
+        acc.clone()
     }
 }

@@ -9,6 +9,75 @@ use crate::EventTime;
 pub trait WindowAssigner: Clone + 'static {
     /// Calls `out` once for each window containing `time`.
     fn assign(&self, time: EventTime, out: impl FnMut(Window));
+
+    /// Whether a key's windows merge when they overlap or touch (sessions).
+    fn merging(&self) -> bool {
+        false
+    }
+}
+
+/// Session windows: a key's records closer than `gap` to each other form
+/// one window `[first, last + gap)`; a record that bridges two sessions
+/// merges them.
+///
+/// ```
+/// use tidewater_operators::{SessionWindows, Window, WindowAssigner};
+/// let mut windows = Vec::new();
+/// SessionWindows::with_gap_millis(5_000).assign(12_000, |w| windows.push(w));
+/// assert_eq!(windows, vec![Window { start: 12_000, end: 17_000 }]);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct SessionWindows {
+    gap: u64,
+}
+
+impl SessionWindows {
+    /// Sessions that close after `gap` without a record.
+    pub fn with_gap(gap: Duration) -> Self {
+        Self::with_gap_millis(gap.as_millis() as u64)
+    }
+
+    /// Sessions that close after `gap_ms` milliseconds without a record.
+    ///
+    /// # Panics
+    /// If `gap_ms` is zero.
+    pub fn with_gap_millis(gap_ms: u64) -> Self {
+        assert!(gap_ms > 0, "session gap must be positive");
+        SessionWindows { gap: gap_ms }
+    }
+}
+
+impl WindowAssigner for SessionWindows {
+    #[inline]
+    fn assign(&self, time: EventTime, mut out: impl FnMut(Window)) {
+        out(Window {
+            start: time,
+            end: time.saturating_add(self.gap),
+        });
+    }
+
+    fn merging(&self) -> bool {
+        true
+    }
+}
+
+/// One window per key holding all of time: it fires only through a trigger
+/// (count or processing time) and when the input ends.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GlobalWindows;
+
+impl GlobalWindows {
+    /// The window every record belongs to.
+    pub const WINDOW: Window = Window {
+        start: 0,
+        end: u64::MAX,
+    };
+}
+
+impl WindowAssigner for GlobalWindows {
+    fn assign(&self, _time: EventTime, mut out: impl FnMut(Window)) {
+        out(Self::WINDOW);
+    }
 }
 
 /// Fixed-size, non-overlapping windows aligned to the epoch plus an offset.

@@ -1,14 +1,21 @@
 //! Event-time windows: assigners (which windows a record belongs to),
-//! aggregate functions (what a window computes), and the keyed window
-//! operator that fires a window when the watermark passes its end.
+//! aggregate functions (what a window computes), triggers, and the keyed
+//! window operator that fires a window when the watermark passes its end.
 
 mod aggregate;
 mod assigner;
+mod keyed;
 mod operator;
+mod simple;
+mod state;
 
-pub use aggregate::{Aggregate, Count, MaxAllBy};
-pub use assigner::{SlidingWindows, TumblingWindows, WindowAssigner};
-pub use operator::WindowAggregate;
+pub use aggregate::{Aggregate, AggregateFn, Collect, Count, MaxAllBy};
+pub use assigner::{
+    GlobalWindows, SessionWindows, SlidingWindows, TumblingWindows, WindowAssigner,
+};
+pub use keyed::{KeyBy, KeyedStream, WindowedStream};
+pub use operator::{WindowOutput, WindowUpdate};
+pub use simple::WindowAggregate;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,127 +1,150 @@
-//! The keyed window operator: records are exchanged by key group, folded into
-//! one accumulator per (window, key), and emitted when the input frontier —
-//! the watermark — reaches the window's end.
+//! The keyed window operator: records are exchanged by key group, folded
+//! into their windows' accumulators ([`WindowState`]), and fired when the
+//! input frontier — the watermark — reaches a window's end, when a trigger
+//! says so, or again when a late record updates a fired window.
 //!
-//! State is a map from window end to the accumulators of that window, so
-//! firing is a range split and a fired window's state is released at once.
-//! The operator holds a single capability at its input frontier and emits every
-//! window that fires in one activation under it: results travel in large
-//! containers, never one message per window.
+//! The operator holds one capability, at its input frontier, and emits
+//! everything that fires in one activation under it: results travel in large
+//! containers, never one message per window. A result's event time is the
+//! window's last millisecond (`end - 1`), or the frontier for updates that
+//! come after it.
 
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hash};
+use std::hash::Hash;
+use std::rc::Rc;
+use std::time::Duration;
 
-use rustc_hash::FxHasher;
+use serde::{Deserialize, Serialize};
+use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::OutputBuilder;
 use timely::ExchangeData;
 
+use super::state::{Triggers, WindowState};
 use super::{Aggregate, Window, WindowAssigner};
 use crate::keyed::worker_for_key;
 use crate::{EventStream, EventTime};
 
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
-
-/// Keyed, event-time windowed aggregation.
-pub trait WindowAggregate<'scope, D> {
-    /// Groups records by `key` and by the windows of `assigner`, folds each
-    /// group with `aggregate`, and emits `(window, key, result)` at event time
-    /// `window.end - 1` once the watermark reaches `window.end`.
-    ///
-    /// ```
-    /// use timely::dataflow::operators::{Capture, ToStream};
-    /// use timely::dataflow::operators::capture::Extract;
-    /// use tidewater_operators::{Count, TumblingWindows, WindowAggregate};
-    ///
-    /// let captured = timely::example(|scope| {
-    ///     // ((key, value), event time): one message at time 0 carries them all.
-    ///     vec![(('a', 1), 1_000u64), (('a', 1), 9_999), (('b', 2), 10_000)]
-    ///         .to_stream(scope)
-    ///         .window_aggregate(TumblingWindows::of_millis(10_000), |(k, _)| *k, Count)
-    ///         .capture()
-    /// });
-    /// let mut rows: Vec<_> = captured.extract().into_iter().flat_map(|(_, v)| v).collect();
-    /// rows.sort();
-    /// assert_eq!(rows.len(), 2);
-    /// assert_eq!((rows[0].0.0.end, rows[0].0.1, rows[0].0.2), (10_000, 'a', 2));
-    /// assert_eq!(rows[0].1, 9_999);
-    /// ```
-    fn window_aggregate<K, F, W, A>(
-        self,
-        assigner: W,
-        key: F,
-        aggregate: A,
-    ) -> EventStream<'scope, (Window, K, A::Out)>
-    where
-        K: ExchangeData + Hash + Eq + Clone,
-        F: Fn(&D) -> K + Clone + 'static,
-        W: WindowAssigner,
-        A: Aggregate<D>;
+/// One change to a window's results: `diff` is `+1` for a new result and
+/// `-1` for the retraction of an earlier one (early firings, late updates,
+/// session merges). Summing the diffs per `(window, key, value)` gives the
+/// final results.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct WindowUpdate<K, O> {
+    /// The window.
+    pub window: Window,
+    /// The key.
+    pub key: K,
+    /// One result of the window.
+    pub value: O,
+    /// `+1` or `-1`.
+    pub diff: i64,
 }
 
-impl<'scope, D: ExchangeData> WindowAggregate<'scope, D> for EventStream<'scope, D> {
-    fn window_aggregate<K, F, W, A>(
-        self,
-        assigner: W,
-        key: F,
-        aggregate: A,
-    ) -> EventStream<'scope, (Window, K, A::Out)>
-    where
-        K: ExchangeData + Hash + Eq + Clone,
-        F: Fn(&D) -> K + Clone + 'static,
-        W: WindowAssigner,
-        A: Aggregate<D>,
-    {
-        let peers = self.scope().peers();
-        let route = key.clone();
-        let pact = Exchange::new(move |(data, _time): &(D, EventTime)| {
-            worker_for_key(&route(data), peers)
-        });
-        self.unary_frontier(pact, "WindowAggregate", move |capability, _info| {
-            let mut capability = Some(capability);
-            let mut windows: BTreeMap<EventTime, (Window, FxMap<K, A::Acc>)> = BTreeMap::new();
-            move |(input, frontier), output| {
+/// The outputs of a window operator.
+pub struct WindowOutput<'scope, K, O, D> {
+    /// Result updates.
+    pub updates: EventStream<'scope, WindowUpdate<K, O>>,
+    /// Records that arrived after every window they belong to was past its
+    /// allowed lateness.
+    pub late: EventStream<'scope, D>,
+}
+
+/// Extracts a record's own event time (default: the time it travels with).
+pub(crate) type TimeFn<D> = Rc<dyn Fn(&D) -> EventTime>;
+
+/// Builds the window operator. `finish` turns a window's accumulator into
+/// its results.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn build<'scope, D, K, KF, W, A, O, FF>(
+    stream: EventStream<'scope, D>,
+    key: KF,
+    assigner: W,
+    triggers: Triggers,
+    event_time: Option<TimeFn<D>>,
+    agg: A,
+    finish: FF,
+) -> WindowOutput<'scope, K, O, D>
+where
+    D: ExchangeData,
+    K: ExchangeData + Hash + Eq + Clone,
+    KF: Fn(&D) -> K + Clone + 'static,
+    W: WindowAssigner,
+    A: Aggregate<D>,
+    O: Clone + PartialEq + 'static,
+    FF: Fn(&K, &Window, &A::Acc) -> Vec<O> + 'static,
+{
+    let scope = stream.scope();
+    let peers = scope.peers();
+    let route = key.clone();
+    let pact = Exchange::new(move |(data, _): &(D, EventTime)| worker_for_key(&route(data), peers));
+    let mut builder = OperatorBuilder::new("Window".to_owned(), scope);
+    let info = builder.operator_info();
+    let activator = scope.activator_for(info.address);
+    let mut input = builder.new_input(stream, pact);
+    let (updates_out, updates) = builder.new_output::<Vec<(WindowUpdate<K, O>, EventTime)>>();
+    let (late_out, late) = builder.new_output::<Vec<(D, EventTime)>>();
+    let mut updates_out = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(updates_out);
+    let mut late_out = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(late_out);
+
+    builder.build(move |capabilities| {
+        let mut capabilities = Some(capabilities);
+        let mut state: WindowState<K, A::Acc, O> = WindowState::new(triggers, assigner.merging());
+        let every = triggers.every_ms.map(Duration::from_millis);
+        let mut last_early = std::time::Instant::now();
+        move |frontiers| {
+            let Some(caps) = capabilities.as_mut() else {
+                input.for_each(|_, _| {});
+                return;
+            };
+            let mut updates_out = updates_out.activate();
+            let mut late_out = late_out.activate();
+            let cap_time = *caps[0].time();
+            {
+                let mut late = late_out.session(&caps[1]);
                 input.for_each(|_cap, data| {
-                    for (record, time) in data.drain(..) {
+                    for (record, stream_time) in data.drain(..) {
                         let k = key(&record);
-                        assigner.assign(time, |window| {
-                            let (_, accs) = windows
-                                .entry(window.end)
-                                .or_insert_with(|| (window, FxMap::default()));
-                            let acc = accs.entry(k.clone()).or_insert_with(|| aggregate.create());
-                            aggregate.add(acc, &record);
-                        });
+                        let time = event_time.as_ref().map_or(stream_time, |f| f(&record));
+                        if !state.insert(&k, &record, time, stream_time, &assigner, &agg) {
+                            late.give((record, stream_time));
+                        }
                     }
                 });
-                let watermark = frontier.frontier().first().copied();
-                // Windows with end <= watermark are complete.
-                let pending = match watermark {
-                    Some(wm) => windows.split_off(&(wm + 1)),
-                    None => BTreeMap::new(),
-                };
-                let fired = std::mem::replace(&mut windows, pending);
-                if let Some(cap) = capability.as_ref() {
-                    if !fired.is_empty() {
-                        // `cap` is at the previous watermark, at or below every
-                        // fired window's `end - 1`.
-                        let mut session = output.session(cap);
-                        for (_, (window, accs)) in fired {
-                            for (k, acc) in accs {
-                                let result = aggregate.result(acc);
-                                session.give(((window, k, result), window.max_timestamp()));
-                            }
-                        }
-                    }
-                }
-                match watermark {
-                    Some(wm) => {
-                        if let Some(cap) = capability.as_mut() {
-                            cap.downgrade(&wm);
-                        }
-                    }
-                    None => capability = None,
-                }
             }
-        })
-    }
+            let frontier = frontiers[0].frontier().first().copied();
+            {
+                let mut session = updates_out.session(&caps[0]);
+                let mut emit = |window: Window, k: &K, value: O, diff: i64| {
+                    let time = window.max_timestamp().max(cap_time);
+                    let update = WindowUpdate {
+                        window,
+                        key: k.clone(),
+                        value,
+                        diff,
+                    };
+                    session.give((update, time));
+                };
+                if every.is_some_and(|every| last_early.elapsed() >= every) {
+                    last_early = std::time::Instant::now();
+                    state.fire_changed(&finish, &mut emit);
+                }
+                state.advance(frontier, &finish, &mut emit);
+            }
+            match frontier {
+                Some(f) => {
+                    for cap in caps.iter_mut() {
+                        cap.downgrade(&f);
+                    }
+                    if let Some(every) = every {
+                        if !state.is_empty() {
+                            activator.activate_after(every);
+                        }
+                    }
+                }
+                None => capabilities = None,
+            }
+        }
+    });
+    WindowOutput { updates, late }
 }

@@ -1,0 +1,175 @@
+//! The window API: `stream.key_by(..).window(assigner)`, options, then an
+//! aggregate or a process function (as in Flink's `WindowedStream`).
+
+use std::hash::Hash;
+use std::rc::Rc;
+use std::time::Duration;
+
+use timely::ExchangeData;
+
+use super::operator::{build, WindowOutput};
+use super::state::Triggers;
+use super::{Aggregate, Collect, Window, WindowAssigner};
+use crate::{EventStream, EventTime};
+
+/// Keys a stream: `stream.key_by(|record| key)`.
+pub trait KeyBy<'scope, D> {
+    /// The stream keyed by `key`; state and windows are per key.
+    fn key_by<K, F>(self, key: F) -> KeyedStream<'scope, D, F>
+    where
+        F: Fn(&D) -> K + Clone + 'static;
+}
+
+impl<'scope, D> KeyBy<'scope, D> for EventStream<'scope, D> {
+    fn key_by<K, F>(self, key: F) -> KeyedStream<'scope, D, F>
+    where
+        F: Fn(&D) -> K + Clone + 'static,
+    {
+        KeyedStream { stream: self, key }
+    }
+}
+
+/// A stream with a key function.
+pub struct KeyedStream<'scope, D, F> {
+    pub(crate) stream: EventStream<'scope, D>,
+    pub(crate) key: F,
+}
+
+impl<'scope, D, F> KeyedStream<'scope, D, F> {
+    /// Windows of `assigner` per key.
+    pub fn window<W: WindowAssigner>(self, assigner: W) -> WindowedStream<'scope, D, F, W> {
+        WindowedStream {
+            keyed: self,
+            assigner,
+            triggers: Triggers::default(),
+            event_time: None,
+        }
+    }
+
+    /// The underlying stream.
+    pub fn into_stream(self) -> EventStream<'scope, D> {
+        self.stream
+    }
+}
+
+/// A keyed, windowed stream awaiting its computation.
+///
+/// ```
+/// use timely::dataflow::operators::{Capture, ToStream};
+/// use timely::dataflow::operators::capture::Extract;
+/// use tidewater_operators::{Count, KeyBy, SessionWindows};
+///
+/// let captured = timely::example(|scope| {
+///     // (user, click time): user 1 has two sessions, user 2 one.
+///     vec![((1, 0u64), 0u64), ((1, 3_000), 3_000), ((1, 20_000), 20_000), ((2, 1_000), 1_000)]
+///         .to_stream(scope)
+///         .key_by(|click: &(u32, u64)| click.0)
+///         .window(SessionWindows::with_gap_millis(5_000))
+///         .aggregate(Count)
+///         .updates
+///         .capture()
+/// });
+/// let mut sessions: Vec<_> = captured.extract().into_iter()
+///     .flat_map(|(_, v)| v)
+///     .map(|(u, _)| (u.key, u.window.start, u.window.end, u.value, u.diff))
+///     .collect();
+/// sessions.sort();
+/// assert_eq!(sessions, vec![(1, 0, 8_000, 2, 1), (1, 20_000, 25_000, 1, 1), (2, 1_000, 6_000, 1, 1)]);
+/// ```
+pub struct WindowedStream<'scope, D, F, W> {
+    keyed: KeyedStream<'scope, D, F>,
+    assigner: W,
+    triggers: Triggers,
+    event_time: Option<Rc<dyn Fn(&D) -> EventTime>>,
+}
+
+impl<'scope, D, K, F, W> WindowedStream<'scope, D, F, W>
+where
+    D: ExchangeData,
+    K: ExchangeData + Hash + Eq + Clone,
+    F: Fn(&D) -> K + Clone + 'static,
+    W: WindowAssigner,
+{
+    /// Keep each window's state `ms` after its end: records re-timed by the
+    /// source's late policy that fall in it update its result (a retraction
+    /// and a new result). Later records go to the late output.
+    pub fn allowed_lateness(mut self, ms: u64) -> Self {
+        self.triggers.allowed_lateness = ms;
+        self
+    }
+
+    /// Also fire a window every `n` records (partial results, corrected by
+    /// later firings).
+    pub fn trigger_count(mut self, n: u64) -> Self {
+        self.triggers.count = Some(n.max(1));
+        self
+    }
+
+    /// Also fire changed windows every `interval` of processing time.
+    pub fn trigger_every(mut self, interval: Duration) -> Self {
+        self.triggers.every_ms = Some(interval.as_millis().max(1) as u64);
+        self
+    }
+
+    /// Assign windows by the event time in the record itself rather than the
+    /// time it travels with (they differ for records the source re-timed).
+    pub fn event_time(mut self, time: impl Fn(&D) -> EventTime + 'static) -> Self {
+        self.event_time = Some(Rc::new(time));
+        self
+    }
+
+    /// Incremental aggregation: one accumulator per key and window.
+    pub fn aggregate<A>(self, agg: A) -> WindowOutput<'scope, K, A::Out, D>
+    where
+        A: Aggregate<D> + Clone,
+        A::Out: Clone + PartialEq,
+    {
+        let finisher = agg.clone();
+        self.build(agg, move |_, _, acc| vec![finisher.result(acc)])
+    }
+
+    /// Incremental aggregation, then a function of the key, the window and
+    /// the aggregate's result (Flink's aggregate + `ProcessWindowFunction`).
+    pub fn aggregate_process<A, O, P>(self, agg: A, process: P) -> WindowOutput<'scope, K, O, D>
+    where
+        A: Aggregate<D> + Clone,
+        O: Clone + PartialEq + 'static,
+        P: Fn(&K, &Window, A::Out) -> Vec<O> + 'static,
+    {
+        let finisher = agg.clone();
+        self.build(agg, move |k, w, acc| process(k, w, finisher.result(acc)))
+    }
+
+    /// A full-window function: sees every record of the window (in arrival
+    /// order) with its key and bounds, and returns the window's results.
+    pub fn process<O, P>(self, process: P) -> WindowOutput<'scope, K, O, D>
+    where
+        D: Clone,
+        O: Clone + PartialEq + 'static,
+        P: Fn(&K, &Window, &[D]) -> Vec<O> + 'static,
+    {
+        self.build(Collect, move |k, w, records: &Vec<D>| {
+            process(k, w, records)
+        })
+    }
+
+    fn build<A, O>(
+        self,
+        agg: A,
+        finish: impl Fn(&K, &Window, &A::Acc) -> Vec<O> + 'static,
+    ) -> WindowOutput<'scope, K, O, D>
+    where
+        A: Aggregate<D>,
+        O: Clone + PartialEq + 'static,
+    {
+        build(
+            self.keyed.stream,
+            self.keyed.key,
+            self.assigner,
+            self.triggers,
+            self.event_time,
+            agg,
+            finish,
+        )
+    }
+}

@@ -1,0 +1,298 @@
+//! The state of a keyed window operator, free of timely: accumulators per
+//! (window end, key), the session index for merging windows, and the rules
+//! for firing, late updates and clean-up. [`super::operator`] drives it.
+//!
+//! Every emission is an update: the previous result of a window (if any) is
+//! retracted and the new one inserted, so early firings, late records within
+//! the allowed lateness and session merges all correct what was emitted
+//! before. Consolidating the updates gives the final results.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hash};
+use std::ops::Bound;
+
+use rustc_hash::FxHasher;
+
+use super::{Aggregate, Window, WindowAssigner};
+use crate::EventTime;
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// When windows fire besides the watermark passing their end.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Triggers {
+    /// Keep a window's state this long (event time) after its end; late
+    /// records in that time update it.
+    pub allowed_lateness: u64,
+    /// Fire early after this many records since the last firing.
+    pub count: Option<u64>,
+    /// Fire early (windows that changed) every this many ms of processing time.
+    pub every_ms: Option<u64>,
+}
+
+struct Slot<Acc, O> {
+    window: Window,
+    acc: Acc,
+    /// What was emitted for this state and not retracted yet.
+    emitted: Vec<(Window, O)>,
+    since_fire: u64,
+    changed: bool,
+}
+
+/// Accumulators of every open window of one worker.
+pub(crate) struct WindowState<K, Acc, O> {
+    triggers: Triggers,
+    merging: bool,
+    windows: BTreeMap<EventTime, FxMap<K, Slot<Acc, O>>>,
+    /// For merging assigners: each key's sessions, start -> end.
+    sessions: FxMap<K, BTreeMap<EventTime, EventTime>>,
+    /// Windows with `end <= fired_upto` have had their on-time firing.
+    fired_upto: EventTime,
+    /// Fired windows updated since, and windows whose count trigger fired.
+    dirty: Vec<(EventTime, K)>,
+}
+
+impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
+    pub(crate) fn new(triggers: Triggers, merging: bool) -> Self {
+        WindowState {
+            triggers,
+            merging,
+            windows: BTreeMap::new(),
+            sessions: FxMap::default(),
+            fired_upto: 0,
+            dirty: Vec::new(),
+        }
+    }
+
+    /// Adds `record` (at event time `time`, carried at stream time
+    /// `stream_time`) to its windows. Returns `false` if every window it
+    /// belongs to is already past its allowed lateness.
+    pub(crate) fn insert<D, A, W>(
+        &mut self,
+        key: &K,
+        record: &D,
+        time: EventTime,
+        stream_time: EventTime,
+        assigner: &W,
+        agg: &A,
+    ) -> bool
+    where
+        A: Aggregate<D, Acc = Acc>,
+        W: WindowAssigner,
+    {
+        let mut placed = false;
+        assigner.assign(time, |window| {
+            let expired = window.end.saturating_add(self.triggers.allowed_lateness) <= stream_time;
+            if self.merging {
+                placed |= self.merge_into(key, record, window, expired, agg);
+            } else if !expired {
+                placed = true;
+                let slot = self
+                    .windows
+                    .entry(window.end)
+                    .or_default()
+                    .entry(key.clone())
+                    .or_insert_with(|| Slot {
+                        window,
+                        acc: agg.create(),
+                        emitted: Vec::new(),
+                        since_fire: 0,
+                        changed: false,
+                    });
+                agg.add(&mut slot.acc, record);
+                Self::touched(self.fired_upto, &self.triggers, &mut self.dirty, key, slot);
+            }
+        });
+        placed
+    }
+
+    fn touched(
+        fired_upto: EventTime,
+        triggers: &Triggers,
+        dirty: &mut Vec<(EventTime, K)>,
+        key: &K,
+        slot: &mut Slot<Acc, O>,
+    ) {
+        slot.changed = true;
+        slot.since_fire += 1;
+        let late = slot.window.end <= fired_upto;
+        let counted = triggers.count.is_some_and(|n| slot.since_fire >= n);
+        if late || counted {
+            dirty.push((slot.window.end, key.clone()));
+        }
+    }
+
+    /// Session windows: merges `window` with the key's sessions it overlaps
+    /// or touches.
+    fn merge_into<D, A>(
+        &mut self,
+        key: &K,
+        record: &D,
+        window: Window,
+        expired: bool,
+        agg: &A,
+    ) -> bool
+    where
+        A: Aggregate<D, Acc = Acc>,
+    {
+        let sessions = self.sessions.entry(key.clone()).or_default();
+        let overlapping: Vec<(EventTime, EventTime)> = sessions
+            .range(..=window.end)
+            .rev()
+            .take_while(|(_, end)| **end >= window.start)
+            .map(|(s, e)| (*s, *e))
+            .collect();
+        if expired && overlapping.is_empty() {
+            return false;
+        }
+        let mut merged = Slot {
+            window,
+            acc: agg.create(),
+            emitted: Vec::new(),
+            since_fire: 0,
+            changed: false,
+        };
+        for (start, end) in overlapping {
+            sessions.remove(&start);
+            let bucket = self.windows.get_mut(&end).expect("indexed session");
+            let old = bucket.remove(key).expect("indexed session");
+            if bucket.is_empty() {
+                self.windows.remove(&end);
+            }
+            merged.window.start = merged.window.start.min(old.window.start);
+            merged.window.end = merged.window.end.max(old.window.end);
+            agg.merge(&mut merged.acc, old.acc);
+            merged.emitted.extend(old.emitted);
+            merged.since_fire += old.since_fire;
+        }
+        agg.add(&mut merged.acc, record);
+        sessions.insert(merged.window.start, merged.window.end);
+        let slot = self
+            .windows
+            .entry(merged.window.end)
+            .or_default()
+            .entry(key.clone())
+            .or_insert(merged);
+        Self::touched(self.fired_upto, &self.triggers, &mut self.dirty, key, slot);
+        true
+    }
+
+    /// Fires what the watermark `frontier` (`None`: the input has ended)
+    /// completes, re-emits updated windows, and drops state past its
+    /// allowed lateness. `emit` gets `(window, key, value, diff)`.
+    pub(crate) fn advance<F>(
+        &mut self,
+        frontier: Option<EventTime>,
+        finish: &impl Fn(&K, &Window, &Acc) -> Vec<O>,
+        emit: &mut F,
+    ) where
+        F: FnMut(Window, &K, O, i64),
+    {
+        let lateness = self.triggers.allowed_lateness;
+        let keep_after = |end: EventTime| match frontier {
+            Some(f) => end.saturating_add(lateness) > f,
+            None => false,
+        };
+        // On-time firings: ends in (fired_upto, frontier].
+        let upper = match frontier {
+            Some(f) => Bound::Included(f),
+            None => Bound::Unbounded,
+        };
+        if frontier.is_none_or(|f| f > self.fired_upto) {
+            for (end, slots) in self
+                .windows
+                .range_mut((Bound::Excluded(self.fired_upto), upper))
+            {
+                let keep = keep_after(*end);
+                for (key, slot) in slots.iter_mut() {
+                    fire(slot, key, finish, emit, keep);
+                }
+            }
+        }
+        for (end, key) in std::mem::take(&mut self.dirty) {
+            if let Some(slot) = self.windows.get_mut(&end).and_then(|m| m.get_mut(&key)) {
+                if slot.changed {
+                    fire(slot, &key, finish, emit, true);
+                }
+            }
+        }
+        self.fired_upto = self.fired_upto.max(frontier.unwrap_or(EventTime::MAX));
+        // Clean-up: windows whose end + lateness the watermark has passed.
+        let expired = match frontier {
+            Some(f) if f > lateness => {
+                let kept = self.windows.split_off(&(f - lateness + 1));
+                std::mem::replace(&mut self.windows, kept)
+            }
+            Some(_) => BTreeMap::new(),
+            None => std::mem::take(&mut self.windows),
+        };
+        if self.merging {
+            for slots in expired.into_values() {
+                for (key, slot) in slots {
+                    if let Some(sessions) = self.sessions.get_mut(&key) {
+                        sessions.remove(&slot.window.start);
+                        if sessions.is_empty() {
+                            self.sessions.remove(&key);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Early firing of every open window that changed since its last firing.
+    pub(crate) fn fire_changed<F>(
+        &mut self,
+        finish: &impl Fn(&K, &Window, &Acc) -> Vec<O>,
+        emit: &mut F,
+    ) where
+        F: FnMut(Window, &K, O, i64),
+    {
+        for slots in self.windows.values_mut() {
+            for (key, slot) in slots.iter_mut() {
+                if slot.changed {
+                    fire(slot, key, finish, emit, true);
+                }
+            }
+        }
+    }
+
+    /// Whether no window is open.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.windows.is_empty()
+    }
+}
+
+/// Emits a window's new result, retracting what it emitted before.
+fn fire<K, Acc, O: Clone + PartialEq, F>(
+    slot: &mut Slot<Acc, O>,
+    key: &K,
+    finish: &impl Fn(&K, &Window, &Acc) -> Vec<O>,
+    emit: &mut F,
+    keep: bool,
+) where
+    F: FnMut(Window, &K, O, i64),
+{
+    let results = finish(key, &slot.window, &slot.acc);
+    slot.changed = false;
+    slot.since_fire = 0;
+    let window = slot.window;
+    let unchanged = slot.emitted.len() == results.len()
+        && slot
+            .emitted
+            .iter()
+            .zip(&results)
+            .all(|((w, old), new)| *w == window && old == new);
+    if unchanged {
+        return;
+    }
+    for (w, old) in slot.emitted.drain(..) {
+        emit(w, key, old, -1);
+    }
+    if keep {
+        slot.emitted = results.iter().map(|o| (window, o.clone())).collect();
+    }
+    for result in results {
+        emit(window, key, result, 1);
+    }
+}
