@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use timely::ExchangeData;
 
-use super::operator::{build, WindowOutput};
+use super::operator::{build, TimeFn, WindowOutput};
 use super::state::Triggers;
 use super::{Aggregate, Collect, Window, WindowAssigner};
 use crate::{EventStream, EventTime};
@@ -80,7 +80,7 @@ pub struct WindowedStream<'scope, D, F, W> {
     keyed: KeyedStream<'scope, D, F>,
     assigner: W,
     triggers: Triggers,
-    event_time: Option<Rc<dyn Fn(&D) -> EventTime>>,
+    event_time: Option<TimeFn<D>>,
 }
 
 impl<'scope, D, K, F, W> WindowedStream<'scope, D, F, W>
