@@ -57,8 +57,9 @@ pub mod prelude {
     pub use tidewater_connectors::source::{SourceConfig, SourceStreams};
     pub use tidewater_connectors::stdout::write_stdout;
     pub use tidewater_operators::{
-        Aggregate, Context, Count, EventStream, EventTime, LatePolicy, MaxAllBy, SlidingWindows,
-        TumblingWindows, WatermarkStrategy, Window, WindowAggregate, WindowAssigner,
+        Aggregate, AggregateFn, Context, Count, EventStream, EventTime, GlobalWindows, KeyBy,
+        LatePolicy, MaxAllBy, ProcessContext, ProcessFunction, SessionWindows, SlidingWindows,
+        TumblingWindows, WatermarkStrategy, Window, WindowAggregate, WindowAssigner, WindowUpdate,
     };
     pub use timely::dataflow::operators::vec::{Filter, Map};
     pub use timely::dataflow::operators::{Concat, Inspect, Probe};

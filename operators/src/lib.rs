@@ -11,12 +11,14 @@
 
 pub mod context;
 pub mod keyed;
+pub mod process;
 pub mod time;
 pub mod watermark;
 pub mod window;
 
 pub use context::{Context, Metrics};
 pub use keyed::{key_group, worker_for_key, KEY_GROUPS};
+pub use process::{ProcessContext, ProcessFunction, ProcessOutput};
 pub use time::{EventStream, EventTime};
 pub use watermark::{LatePolicy, Lateness, PartitionWatermark, WatermarkStrategy};
 pub use window::{
