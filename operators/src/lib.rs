@@ -10,6 +10,7 @@
 //! `tidewater-connectors`, worker launch in `tidewater`.
 
 pub mod context;
+pub mod join;
 pub mod keyed;
 pub mod process;
 pub mod time;
@@ -17,6 +18,7 @@ pub mod watermark;
 pub mod window;
 
 pub use context::{Context, Metrics};
+pub use join::{IntervalJoin, TemporalJoin, WindowJoin};
 pub use keyed::{key_group, worker_for_key, KEY_GROUPS};
 pub use process::{ProcessContext, ProcessFunction, ProcessOutput};
 pub use time::{EventStream, EventTime};
