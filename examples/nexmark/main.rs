@@ -7,7 +7,10 @@
 //!
 //! Queries so far: q0 (pass-through), q1 (currency conversion), q2
 //! (selection), q5 (hot items: sliding 10 s windows every 2 s, the auctions
-//! with the most bids) and q7 (highest bid per tumbling 10 s window). Without
+//! with the most bids), q7 (highest bid per tumbling 10 s window), q8 (new
+//! users: a window join of persons and auctions), q11 (user sessions:
+//! session windows of bids per bidder) and q12 (bids per bidder in
+//! processing-time windows; see `q12.rs` on determinism). Without
 //! `--output`, results go to standard output as CSV.
 
 use std::path::PathBuf;
@@ -17,6 +20,10 @@ use tidewater::prelude::*;
 
 #[path = "../common/bid_queries.rs"]
 mod bid_queries;
+mod q11;
+mod q12;
+mod q8;
+
 use bid_queries::{hot_items, max_bid, BidTuple};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -26,6 +33,9 @@ enum Query {
     Q2,
     Q5,
     Q7,
+    Q8,
+    Q11,
+    Q12,
 }
 
 /// Runs a Nexmark query on the built-in generator.
@@ -62,27 +72,40 @@ fn main() -> anyhow::Result<()> {
                 event_rate: job.event_rate,
                 ..NexmarkSource::default()
             };
-            let bids = generator
-                .build(scope, ctx, job.source.config())
-                .records
-                .flat_map(|(event, time)| match event {
-                    Event::Bid(b) => Some((
-                        (
-                            b.auction as u64,
-                            b.bidder as u64,
-                            b.price as u64,
-                            b.date_time,
-                        ),
-                        time,
-                    )),
+            let events = generator.build(scope, ctx, job.source.config()).records;
+            if let Query::Q8 = job.query {
+                let persons = events.clone().flat_map(|(event, time)| match event {
+                    Event::Person(p) => Some(((p.id as u64, p.name), time)),
                     _ => None,
                 });
+                let sellers = events.flat_map(|(event, time)| match event {
+                    Event::Auction(a) => Some((a.seller as u64, time)),
+                    _ => None,
+                });
+                emit(&job, q8::q8(persons, sellers), ctx);
+                return;
+            }
+            let bids = events.flat_map(|(event, time)| match event {
+                Event::Bid(b) => Some((
+                    (
+                        b.auction as u64,
+                        b.bidder as u64,
+                        b.price as u64,
+                        b.date_time,
+                    ),
+                    time,
+                )),
+                _ => None,
+            });
             match job.query {
                 Query::Q0 => emit(&job, bids, ctx),
                 Query::Q1 => emit(&job, q1(bids), ctx),
                 Query::Q2 => emit(&job, q2(bids), ctx),
                 Query::Q5 => emit(&job, hot_items(bids), ctx),
                 Query::Q7 => emit(&job, max_bid(bids), ctx),
+                Query::Q11 => emit(&job, q11::q11(bids), ctx),
+                Query::Q12 => emit(&job, q12::q12(bids), ctx),
+                Query::Q8 => unreachable!("handled above"),
             }
         });
         Ok(())

@@ -117,6 +117,11 @@ impl TumblingWindows {
         self.offset = offset_ms % self.size;
         self
     }
+
+    /// The window size in ms.
+    pub fn size_ms(&self) -> u64 {
+        self.size
+    }
 }
 
 impl WindowAssigner for TumblingWindows {

@@ -6,6 +6,7 @@ mod aggregate;
 mod assigner;
 mod keyed;
 mod operator;
+mod processing_time;
 mod simple;
 mod state;
 
