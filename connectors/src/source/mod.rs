@@ -32,7 +32,7 @@ pub struct SourceConfig {
     /// Fail the job on the first malformed record instead of routing it to
     /// the dead-letter output.
     pub fail_on_malformed: bool,
-    /// Records read per activation at most (default 64 Ki).
+    /// Records read per activation at most (default 8 Ki).
     pub batch: usize,
 }
 
@@ -42,7 +42,7 @@ impl Default for SourceConfig {
             watermarks: WatermarkStrategy::default(),
             rate: None,
             fail_on_malformed: false,
-            batch: 1 << 16,
+            batch: 8192,
         }
     }
 }

@@ -1,0 +1,232 @@
+//! Benchmark: the window operators on Nexmark q5, q7 and q11 over 10 M
+//! generated events with `-w 1` and `-w 2`, beside a raw timely baseline
+//! run in the same invocation (the same generator, the same exchange by
+//! key, and a hand-written `HashMap` count per 10 s window), plus q5 at
+//! growing sizes to show that peak RSS stays flat.
+//!
+//! ```text
+//! cargo bench --bench nexmark_windows
+//! EVENTS=2000000 cargo bench --bench nexmark_windows
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use tidewater_connectors::nexmark::{Event, NexmarkSource};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::{Input, Probe};
+use timely::dataflow::{InputHandle, ProbeHandle};
+
+/// `(auction, time)` bids into the baseline dataflow.
+type BidInput = InputHandle<u64, CapacityContainerBuilder<Vec<(u64, u64)>>>;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(pos) = args.iter().position(|a| a == "--baseline") {
+        let events: u64 = args[pos + 1].parse().expect("events");
+        let workers: usize = args[pos + 2].parse().expect("workers");
+        baseline(events, workers);
+        return;
+    }
+    let events: u64 = std::env::var("EVENTS")
+        .ok()
+        .and_then(|e| e.parse().ok())
+        .unwrap_or(10_000_000);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let example = build_example(&root);
+    let me = std::env::current_exe().expect("bench path");
+    let out = tempfile::tempdir().expect("temp dir");
+
+    println!(
+        "Nexmark window queries over {events} events, {} cores",
+        cores()
+    );
+    println!();
+    println!("| query | -w | engine | wall s | CPU s | events/s | events/CPU-s | peak RSS MiB | throughput vs baseline (CPU) |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for workers in [1, 2] {
+        let base = measure(Command::new(&me).args([
+            "--baseline",
+            &events.to_string(),
+            &workers.to_string(),
+        ]));
+        row(
+            "raw timely count",
+            workers,
+            "timely baseline",
+            events,
+            &base,
+            &base,
+        );
+        for query in ["q5", "q7", "q11"] {
+            let ours = measure(
+                Command::new(&example)
+                    .args([
+                        "--query",
+                        query,
+                        "--events",
+                        &events.to_string(),
+                        "-w",
+                        &workers.to_string(),
+                        "--output",
+                    ])
+                    .arg(out.path().join(format!("{query}-{workers}"))),
+            );
+            row(query, workers, "tidewater", events, &ours, &base);
+        }
+    }
+    println!();
+    println!("Peak RSS of q5 (-w 1) as the input grows:");
+    println!();
+    println!("| events | peak RSS MiB |");
+    println!("|---|---|");
+    for n in [events / 4, events / 2, events] {
+        let m = measure(
+            Command::new(&example)
+                .args(["--query", "q5", "--events", &n.to_string(), "--output"])
+                .arg(out.path().join(format!("q5-rss-{n}"))),
+        );
+        println!("| {n} | {:.0} |", m.peak_rss_kib as f64 / 1024.0);
+    }
+}
+
+fn row(
+    query: &str,
+    workers: usize,
+    engine: &str,
+    events: u64,
+    m: &Measurement,
+    base: &Measurement,
+) {
+    println!(
+        "| {query} | {workers} | {engine} | {:.2} | {:.2} | {:.2} M | {:.2} M | {:.0} | {:.0}% |",
+        m.wall,
+        m.cpu,
+        events as f64 / m.wall / 1e6,
+        events as f64 / m.cpu / 1e6,
+        m.peak_rss_kib as f64 / 1024.0,
+        100.0 * base.cpu / m.cpu,
+    );
+}
+
+struct Measurement {
+    wall: f64,
+    cpu: f64,
+    peak_rss_kib: i64,
+}
+
+/// Runs a command to completion, measuring wall time, CPU time and peak RSS.
+// The child is reaped by `wait4`, which std does not know about.
+#[allow(clippy::zombie_processes)]
+fn measure(command: &mut Command) -> Measurement {
+    let start = Instant::now();
+    let child = command
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid, and wait4 fills it for our child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for the child we spawned; the pointers are valid.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32, "wait4 failed");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{command:?} failed: {status}"
+    );
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Measurement {
+        wall: start.elapsed().as_secs_f64(),
+        cpu: seconds(usage.ru_utime) + seconds(usage.ru_stime),
+        peak_rss_kib: usage.ru_maxrss,
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn build_example(root: &Path) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--example", "nexmark"])
+        .current_dir(root)
+        .status()
+        .expect("cargo build");
+    assert!(status.success(), "building nexmark failed");
+    root.join("target/release/examples/nexmark")
+}
+
+/// The raw timely pipeline: this worker's share of the generated events,
+/// bids sent under one capability at the latest time, exchanged by auction,
+/// counted per tumbling 10 s window in a `HashMap`.
+fn baseline(events: u64, workers: usize) {
+    timely::execute(timely::Config::process(workers), move |worker| {
+        let (index, peers) = (worker.index(), worker.peers());
+        let mut input: BidInput = InputHandle::new();
+        let probe = ProbeHandle::new();
+        worker.dataflow(|scope| {
+            scope
+                .input_from(&mut input)
+                .unary_frontier::<CapacityContainerBuilder<Vec<(u64, u64, u64)>>, _, _, _>(
+                    Exchange::new(|x: &(u64, u64)| x.0),
+                    "WindowCount",
+                    |cap, _| {
+                        let mut cap = Some(cap);
+                        let mut windows: BTreeMap<u64, HashMap<u64, u64>> = BTreeMap::new();
+                        move |(input, frontier), output| {
+                            input.for_each(|_, data| {
+                                for (auction, time) in data.drain(..) {
+                                    let end = (time / 10_000 + 1) * 10_000;
+                                    *windows.entry(end).or_default().entry(auction).or_default() +=
+                                        1;
+                                }
+                            });
+                            let wm = frontier.frontier().first().copied();
+                            if let Some(c) = cap.as_mut() {
+                                let mut session = output.session(c);
+                                while let Some(entry) = windows.first_entry() {
+                                    if wm.is_some_and(|wm| *entry.key() > wm) {
+                                        break;
+                                    }
+                                    let (end, counts) = entry.remove_entry();
+                                    session.give_iterator(
+                                        counts.into_iter().map(|(a, n)| (end, a, n)),
+                                    );
+                                }
+                            }
+                            match wm {
+                                Some(wm) => cap.as_mut().expect("held").downgrade(&wm),
+                                None => cap = None,
+                            }
+                        }
+                    },
+                )
+                .probe_with(&probe);
+        });
+        let mut sent = 0;
+        for (_, event) in NexmarkSource::bounded(events).events_for(index, peers) {
+            if let Event::Bid(b) = event {
+                input.send((b.auction as u64, b.date_time));
+            }
+            sent += 1;
+            if sent % 4096 == 0 {
+                let now = NexmarkSource::default().event_time(sent as u64 * peers as u64);
+                if now > *input.time() {
+                    input.advance_to(now);
+                }
+                while probe.less_than(&input.time().saturating_sub(10_000)) {
+                    worker.step();
+                }
+            }
+        }
+    })
+    .expect("timely")
+    .join()
+    .into_iter()
+    .for_each(|r| r.expect("worker"));
+}
