@@ -37,6 +37,8 @@ struct Case {
     agg: Agg,
     lateness: u64,
     count_trigger: Option<u64>,
+    /// Early firing every 1 ms of processing time.
+    every: bool,
 }
 
 type Results = BTreeMap<(Window, u32, u64), i64>;
@@ -175,6 +177,9 @@ fn run(case: Case, arrivals: Vec<(Rec, u64)>, workers: usize) -> (Results, Vec<R
                     if let Some(n) = case.count_trigger {
                         w = w.trigger_count(n);
                     }
+                    if case.every {
+                        w = w.trigger_every(std::time::Duration::from_millis(1));
+                    }
                     match case.agg {
                         Agg::Count => w.aggregate(Count),
                         Agg::Sum => w.aggregate(sum),
@@ -205,6 +210,10 @@ fn run(case: Case, arrivals: Vec<(Rec, u64)>, workers: usize) -> (Results, Vec<R
                 }
                 if i % 5 == 0 {
                     worker.step();
+                    if case.every {
+                        // let the 1 ms early-firing timer come due now and then
+                        std::thread::sleep(std::time::Duration::from_micros(300));
+                    }
                 }
             }
         }
@@ -259,10 +268,11 @@ proptest! {
         slide in 1u64..10,
         lateness in prop_oneof![Just(0u64), (0u64..30).prop_map(|l| l * 100)],
         count_trigger in prop::option::of(1u64..4),
+        every in any::<bool>(),
         agg in agg(),
     ) {
         let spec = if sliding { Spec::Sliding(size * 200, slide * 200) } else { Spec::Tumbling(size * 200) };
-        let case = Case { spec, agg, lateness, count_trigger };
+        let case = Case { spec, agg, lateness, count_trigger, every };
         let arrivals = stream_times(&records, bound);
         let want = oracle(case, &arrivals);
         for workers in [1, 2, 4] {
@@ -277,7 +287,7 @@ proptest! {
         count_trigger in prop::option::of(1u64..4),
         agg in agg(),
     ) {
-        let case = Case { spec: Spec::Session(gap), agg, lateness: 0, count_trigger };
+        let case = Case { spec: Spec::Session(gap), agg, lateness: 0, count_trigger, every: false };
         // bound beyond the jitter: nothing is late
         let arrivals = stream_times(&records, 1_000);
         prop_assert!(arrivals.iter().all(|((_, t, _), s)| t == s));
