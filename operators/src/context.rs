@@ -8,9 +8,14 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use timely::dataflow::ProbeHandle;
+use timely::dataflow::{ProbeHandle, Scope, Stream};
 
+use crate::checkpoint::{control_stream, Checkpointing};
 use crate::EventTime;
+
+thread_local! {
+    static CURRENT: RefCell<Option<Context>> = const { RefCell::new(None) };
+}
 
 /// Shared state for one worker's dataflows. Cheap to clone.
 #[derive(Clone)]
@@ -19,6 +24,7 @@ pub struct Context {
     max_lag_ms: u64,
     metrics: Rc<Metrics>,
     failure: Rc<RefCell<Option<String>>>,
+    checkpointing: Option<Rc<Checkpointing>>,
 }
 
 impl Context {
@@ -30,7 +36,44 @@ impl Context {
             max_lag_ms,
             metrics: Rc::default(),
             failure: Rc::default(),
+            checkpointing: None,
         }
+    }
+
+    /// The same context, with checkpoints.
+    pub fn with_checkpointing(mut self, checkpointing: Checkpointing) -> Self {
+        self.checkpointing = Some(Rc::new(checkpointing));
+        self
+    }
+
+    /// The checkpoint services, if this job takes checkpoints.
+    pub fn checkpointing(&self) -> Option<&Rc<Checkpointing>> {
+        self.checkpointing.as_ref()
+    }
+
+    /// A new control stream (checkpoint announcements) for one stateful
+    /// operator, if this job takes checkpoints.
+    pub fn control<'scope>(
+        &self,
+        scope: Scope<'scope, EventTime>,
+    ) -> Option<Stream<'scope, EventTime, Vec<EventTime>>> {
+        let checkpointing = self.checkpointing.as_ref()?;
+        Some(control_stream(
+            scope,
+            Rc::clone(&checkpointing.coordinator),
+            self.probe.clone(),
+        ))
+    }
+
+    /// Makes this the context of the current worker thread, which operators
+    /// built without an explicit context consult (see [`Context::current`]).
+    pub fn install(&self) {
+        CURRENT.with(|c| *c.borrow_mut() = Some(self.clone()));
+    }
+
+    /// The context installed on this worker thread, if any.
+    pub fn current() -> Option<Context> {
+        CURRENT.with(|c| c.borrow().clone())
     }
 
     /// The probe every sink attaches to; sources pace themselves against it.

@@ -9,6 +9,7 @@
 //! This crate owns the operator logic only; sources, sinks and formats live in
 //! `tidewater-connectors`, worker launch in `tidewater`.
 
+pub mod checkpoint;
 pub mod context;
 pub mod join;
 pub mod keyed;

@@ -2,10 +2,13 @@
 //! window, fed each record, and turned into a result when the window fires
 //! (Flink's `AggregateFunction`).
 
+use timely::ExchangeData;
+
 /// An incremental aggregation over records of type `D`.
 pub trait Aggregate<D>: 'static {
-    /// The running state per key and window.
-    type Acc: 'static;
+    /// The running state per key and window (serializable: it is
+    /// checkpointed).
+    type Acc: ExchangeData;
     /// The result emitted when the window fires.
     type Out: 'static;
     /// A fresh accumulator.
@@ -64,7 +67,7 @@ impl<F> MaxAllBy<F> {
 
 impl<D, K, F> Aggregate<D> for MaxAllBy<F>
 where
-    D: Clone + Ord + 'static,
+    D: ExchangeData + Clone + Ord,
     K: Ord,
     F: Fn(&D) -> K + 'static,
 {
@@ -131,7 +134,7 @@ impl<I, F, M> AggregateFn<I, F, M> {
 
 impl<D, Acc, I, F, M> Aggregate<D> for AggregateFn<I, F, M>
 where
-    Acc: Clone + 'static,
+    Acc: ExchangeData + Clone,
     I: Fn() -> Acc + 'static,
     F: Fn(&mut Acc, &D) + 'static,
     M: Fn(&mut Acc, Acc) + 'static,
@@ -157,7 +160,7 @@ where
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Collect;
 
-impl<D: Clone + 'static> Aggregate<D> for Collect {
+impl<D: ExchangeData + Clone> Aggregate<D> for Collect {
     type Acc = Vec<D>;
     type Out = Vec<D>;
     fn create(&self) -> Vec<D> {

@@ -122,7 +122,7 @@ where
     pub fn aggregate<A>(self, agg: A) -> WindowOutput<'scope, K, A::Out, D>
     where
         A: Aggregate<D> + Clone,
-        A::Out: Clone + PartialEq,
+        A::Out: ExchangeData + Clone + PartialEq,
     {
         let finisher = agg.clone();
         self.build(agg, move |_, _, acc| vec![finisher.result(acc)])
@@ -133,7 +133,7 @@ where
     pub fn aggregate_process<A, O, P>(self, agg: A, process: P) -> WindowOutput<'scope, K, O, D>
     where
         A: Aggregate<D> + Clone,
-        O: Clone + PartialEq + 'static,
+        O: ExchangeData + Clone + PartialEq,
         P: Fn(&K, &Window, A::Out) -> Vec<O> + 'static,
     {
         let finisher = agg.clone();
@@ -145,7 +145,7 @@ where
     pub fn process<O, P>(self, process: P) -> WindowOutput<'scope, K, O, D>
     where
         D: Clone,
-        O: Clone + PartialEq + 'static,
+        O: ExchangeData + Clone + PartialEq,
         P: Fn(&K, &Window, &[D]) -> Vec<O> + 'static,
     {
         self.build(Collect, move |k, w, records: &Vec<D>| {
@@ -160,7 +160,7 @@ where
     ) -> WindowOutput<'scope, K, O, D>
     where
         A: Aggregate<D>,
-        O: Clone + PartialEq + 'static,
+        O: ExchangeData + Clone + PartialEq,
     {
         build(
             self.keyed.stream,

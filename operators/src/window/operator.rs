@@ -8,6 +8,12 @@
 //! containers, never one message per window. A result's event time is the
 //! window's last millisecond (`end - 1`), or the frontier for updates that
 //! come after it.
+//!
+//! With checkpoints (a [`Context`] with checkpointing installed on the worker
+//! thread), the operator also reads a control stream: at a checkpoint `C` it
+//! fires what `C` completes and writes its open windows, per key group,
+//! having processed exactly the messages below `C`; a restored operator
+//! starts from the windows of the key groups it now owns.
 
 use std::hash::Hash;
 use std::rc::Rc;
@@ -15,15 +21,17 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder;
-use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::ExchangeData;
 
 use super::state::{Triggers, WindowState};
 use super::{Aggregate, Window, WindowAssigner};
-use crate::keyed::worker_for_key;
-use crate::{EventStream, EventTime};
+use crate::checkpoint::part::encode;
+use crate::checkpoint::{Barrier, Part, Step};
+use crate::keyed::{worker_for_group, worker_for_key};
+use crate::{Context, EventStream, EventTime};
 
 /// One change to a window's results: `diff` is `+1` for a new result and
 /// `-1` for the retraction of an earlier one (early firings, late updates,
@@ -71,70 +79,129 @@ where
     KF: Fn(&D) -> K + Clone + 'static,
     W: WindowAssigner,
     A: Aggregate<D>,
-    O: Clone + PartialEq + 'static,
+    A::Acc: ExchangeData,
+    O: ExchangeData + Clone + PartialEq,
     FF: Fn(&K, &Window, &A::Acc) -> Vec<O> + 'static,
 {
     let scope = stream.scope();
-    let peers = scope.peers();
+    let (index, peers) = (scope.index(), scope.peers());
     let route = key.clone();
     let pact = Exchange::new(move |(data, _): &(D, EventTime)| worker_for_key(&route(data), peers));
+    let ctx = Context::current();
+    let checkpointing = ctx.as_ref().and_then(|c| c.checkpointing().cloned());
+    let control = ctx.as_ref().and_then(|c| c.control(scope));
+    let name = checkpointing.as_ref().map(|c| c.register("window"));
+
     let mut builder = OperatorBuilder::new("Window".to_owned(), scope);
     let info = builder.operator_info();
     let activator = scope.activator_for(info.address);
     let mut input = builder.new_input(stream, pact);
+    let mut control_input = control.map(|c| builder.new_input(c, Pipeline));
     let (updates_out, updates) = builder.new_output::<Vec<(WindowUpdate<K, O>, EventTime)>>();
     let (late_out, late) = builder.new_output::<Vec<(D, EventTime)>>();
     let mut updates_out = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(updates_out);
     let mut late_out = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(late_out);
 
-    builder.build(move |capabilities| {
-        let mut capabilities = Some(capabilities);
+    builder.build(move |mut capabilities| {
         let mut state: WindowState<K, A::Acc, O> = WindowState::new(triggers, assigner.merging());
+        if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
+            if let Some(c) = checkpointing.restored_at() {
+                for part in checkpointing.restored_parts(name) {
+                    for (group, bytes) in &part.groups {
+                        if worker_for_group(*group, peers) == index as u64 {
+                            state
+                                .restore_group(bytes)
+                                .expect("a verified checkpoint part decodes");
+                        }
+                    }
+                }
+                state.set_fired_upto(c);
+                for cap in capabilities.iter_mut() {
+                    cap.downgrade(&c);
+                }
+            }
+        }
+        let mut capabilities = Some(capabilities);
+        let mut barrier: Barrier<Vec<(D, EventTime)>> = Barrier::default();
         let every = triggers.every_ms.map(Duration::from_millis);
         let mut last_early = std::time::Instant::now();
         move |frontiers| {
+            if let Some(control) = control_input.as_mut() {
+                control.for_each(|_, data| data.drain(..).for_each(|c| barrier.announce(c)));
+            }
             let Some(caps) = capabilities.as_mut() else {
                 input.for_each(|_, _| {});
                 return;
             };
+            let control_frontier = frontiers.get(1).and_then(|f| f.frontier().first().copied());
+            let data_frontier = frontiers[0].frontier().first().copied();
             let mut updates_out = updates_out.activate();
             let mut late_out = late_out.activate();
             let cap_time = *caps[0].time();
             {
                 let mut late = late_out.session(&caps[1]);
-                input.for_each(|_cap, data| {
-                    for (record, stream_time) in data.drain(..) {
-                        let k = key(&record);
-                        let time = event_time.as_ref().map_or(stream_time, |f| f(&record));
-                        if !state.insert(&k, &record, time, stream_time, &assigner, &agg) {
-                            late.give((record, stream_time));
-                        }
-                    }
-                });
-            }
-            let frontier = frontiers[0].frontier().first().copied();
-            {
                 let mut session = updates_out.session(&caps[0]);
                 let mut emit = |window: Window, k: &K, value: O, diff: i64| {
                     let time = window.max_timestamp().max(cap_time);
-                    let update = WindowUpdate {
-                        window,
-                        key: k.clone(),
-                        value,
-                        diff,
-                    };
-                    session.give((update, time));
+                    session.give((
+                        WindowUpdate {
+                            window,
+                            key: k.clone(),
+                            value,
+                            diff,
+                        },
+                        time,
+                    ));
                 };
+                let mut fold =
+                    |batch: Vec<(D, EventTime)>, state: &mut WindowState<K, A::Acc, O>| {
+                        for (record, stream_time) in batch {
+                            let k = key(&record);
+                            let time = event_time.as_ref().map_or(stream_time, |f| f(&record));
+                            if !state.insert(&k, &record, time, stream_time, &assigner, &agg) {
+                                late.give((record, stream_time));
+                            }
+                        }
+                    };
+                input.for_each(|cap, data| {
+                    let batch = std::mem::take(data);
+                    let time = *cap.least().expect("a message under a capability");
+                    if let Some(batch) = barrier.accept(time, batch, control_frontier) {
+                        fold(batch, &mut state);
+                    }
+                });
+                for step in barrier.steps(data_frontier, control_frontier) {
+                    match step {
+                        Step::Data(batches) => {
+                            batches.into_iter().for_each(|b| fold(b, &mut state))
+                        }
+                        Step::Snapshot(c) => {
+                            state.advance(Some(c), &finish, &mut emit);
+                            if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
+                                let part = Part {
+                                    worker: index,
+                                    peers,
+                                    groups: state.snapshot(),
+                                    global: encode(&c),
+                                };
+                                checkpointing.store.write_part(c, name, part);
+                            }
+                        }
+                    }
+                }
+                let frontier = barrier.frontier(data_frontier, control_frontier);
                 if every.is_some_and(|every| last_early.elapsed() >= every) {
                     last_early = std::time::Instant::now();
                     state.fire_changed(&finish, &mut emit);
                 }
                 state.advance(frontier, &finish, &mut emit);
             }
-            match frontier {
+            match barrier.frontier(data_frontier, control_frontier) {
                 Some(f) => {
                     for cap in caps.iter_mut() {
-                        cap.downgrade(&f);
+                        if f > *cap.time() {
+                            cap.downgrade(&f);
+                        }
                     }
                     if let Some(every) = every {
                         if !state.is_empty() {

@@ -44,7 +44,7 @@ pub trait WindowAggregate<'scope, D> {
         F: Fn(&D) -> K + Clone + 'static,
         W: WindowAssigner,
         A: Aggregate<D> + Clone,
-        A::Out: Clone + PartialEq;
+        A::Out: ExchangeData + Clone + PartialEq;
 }
 
 impl<'scope, D: ExchangeData> WindowAggregate<'scope, D> for EventStream<'scope, D> {
@@ -59,7 +59,7 @@ impl<'scope, D: ExchangeData> WindowAggregate<'scope, D> for EventStream<'scope,
         F: Fn(&D) -> K + Clone + 'static,
         W: WindowAssigner,
         A: Aggregate<D> + Clone,
-        A::Out: Clone + PartialEq,
+        A::Out: ExchangeData + Clone + PartialEq,
     {
         // Windows fire once and never update here: every diff is +1.
         self.key_by(key)

@@ -12,8 +12,12 @@ use std::hash::{BuildHasherDefault, Hash};
 use std::ops::Bound;
 
 use rustc_hash::FxHasher;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use super::{Aggregate, Window, WindowAssigner};
+use crate::checkpoint::part::{decode, encode, PartError};
+use crate::keyed::key_group;
 use crate::EventTime;
 
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
@@ -34,6 +38,28 @@ struct Slot<Acc, O> {
     window: Window,
     acc: Acc,
     /// What was emitted for this state and not retracted yet.
+    emitted: Vec<(Window, O)>,
+    since_fire: u64,
+    changed: bool,
+}
+
+/// A slot as written to a snapshot.
+#[derive(Serialize)]
+struct SlotRef<'a, K, Acc, O> {
+    key: &'a K,
+    window: Window,
+    acc: &'a Acc,
+    emitted: &'a [(Window, O)],
+    since_fire: u64,
+    changed: bool,
+}
+
+/// A slot as read back (the same fields, owned).
+#[derive(Deserialize)]
+struct SlotOwned<K, Acc, O> {
+    key: K,
+    window: Window,
+    acc: Acc,
     emitted: Vec<(Window, O)>,
     since_fire: u64,
     changed: bool,
@@ -260,6 +286,67 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
     /// Whether no window is open.
     pub(crate) fn is_empty(&self) -> bool {
         self.windows.is_empty()
+    }
+
+    /// The open windows, encoded per key group.
+    pub(crate) fn snapshot(&self) -> Vec<(u64, Vec<u8>)>
+    where
+        K: Hash + Serialize,
+        Acc: Serialize,
+        O: Serialize,
+    {
+        let mut groups: BTreeMap<u64, Vec<SlotRef<'_, K, Acc, O>>> = BTreeMap::new();
+        for slots in self.windows.values() {
+            for (key, slot) in slots {
+                groups.entry(key_group(key)).or_default().push(SlotRef {
+                    key,
+                    window: slot.window,
+                    acc: &slot.acc,
+                    emitted: &slot.emitted,
+                    since_fire: slot.since_fire,
+                    changed: slot.changed,
+                });
+            }
+        }
+        groups
+            .into_iter()
+            .map(|(group, slots)| (group, encode(&slots)))
+            .collect()
+    }
+
+    /// Adds the windows of one key group from a snapshot.
+    pub(crate) fn restore_group(&mut self, bytes: &[u8]) -> Result<(), PartError>
+    where
+        K: DeserializeOwned,
+        Acc: DeserializeOwned,
+        O: DeserializeOwned,
+    {
+        let slots: Vec<SlotOwned<K, Acc, O>> = decode(bytes)?;
+        for s in slots {
+            if self.merging {
+                self.sessions
+                    .entry(s.key.clone())
+                    .or_default()
+                    .insert(s.window.start, s.window.end);
+            }
+            self.windows.entry(s.window.end).or_default().insert(
+                s.key,
+                Slot {
+                    window: s.window,
+                    acc: s.acc,
+                    emitted: s.emitted,
+                    since_fire: s.since_fire,
+                    changed: s.changed,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// After a restore from checkpoint `c`: windows ending at or before `c`
+    /// have fired.
+    pub(crate) fn set_fired_upto(&mut self, c: EventTime) {
+        self.fired_upto = c;
     }
 }
 
