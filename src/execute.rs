@@ -7,13 +7,17 @@
 //! exits the whole process with a non-zero status; the other processes lose
 //! their connection and stop too, and the launcher reports the failure.
 
-use std::sync::Once;
-use std::time::Duration;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use tidewater_operators::checkpoint::{Checkpointing, Coordinator, Restored};
 use tidewater_operators::Context;
 use timely::worker::Worker;
 
+use crate::checkpoint::{load_from, load_newest, DirStore};
 use crate::flags::RuntimeArgs;
 
 /// Runs `build` on every worker of this process, then steps its dataflows
@@ -29,14 +33,40 @@ where
     exit_on_panic();
     let config = args.timely_config()?;
     let max_lag_ms = args.max_lag_ms;
+    let (store, restored) = checkpoints(args)?;
+    let interval = args.checkpoint_interval;
+    let retain = args.retain_checkpoints as usize;
     let guards = timely::execute(config, move |worker| {
-        let ctx = Context::new(max_lag_ms);
-        if let Err(e) = build(worker, &ctx) {
-            fatal(&format!("worker {}: {e:#}", worker.index()));
+        let (index, peers) = (worker.index(), worker.peers());
+        let mut ctx = Context::new(max_lag_ms);
+        if let Some(store) = &store {
+            let start = restored.as_ref().map(|r| r.checkpoint);
+            ctx = ctx.with_checkpointing(Checkpointing {
+                store: Rc::new(store.for_worker(index)),
+                coordinator: Rc::new(RefCell::new(Coordinator::new(index == 0, interval, start))),
+                restored: restored.as_deref().cloned(),
+                operators: RefCell::default(),
+            });
         }
+        ctx.install();
+        if let Err(e) = build(worker, &ctx) {
+            fatal(&format!("worker {index}: {e:#}"));
+        }
+        let mut last_commit = Instant::now();
         while worker.step_or_park(Some(Duration::from_millis(1))) {
             if let Some(failure) = ctx.failure() {
-                fatal(&format!("worker {}: {failure}", worker.index()));
+                fatal(&format!("worker {index}: {failure}"));
+            }
+            if let (Some(store), Some(checkpointing)) = (&store, ctx.checkpointing()) {
+                if index == 0 && last_commit.elapsed() >= Duration::from_millis(5) {
+                    last_commit = Instant::now();
+                    if let Err(e) = store.complete_checkpoints(checkpointing, peers, retain) {
+                        fatal(&format!("cannot complete a checkpoint: {e:#}"));
+                    }
+                }
+                if let Some(failure) = store.failure() {
+                    fatal(&failure);
+                }
             }
         }
         if let Some(failure) = ctx.failure() {
@@ -51,6 +81,46 @@ where
             .context("a worker failed")?;
     }
     Ok(())
+}
+
+/// The checkpoint store and the checkpoint to restore, from the flags.
+type Checkpoints = (Option<DirStore>, Option<Arc<Restored>>);
+
+fn checkpoints(args: &RuntimeArgs) -> anyhow::Result<Checkpoints> {
+    let Some(dir) = &args.checkpoint_dir else {
+        if args.from_savepoint.is_some() {
+            anyhow::bail!(
+                "--from-savepoint needs --checkpoint-dir for the checkpoints that follow"
+            );
+        }
+        return Ok((None, None));
+    };
+    let restored = if let Some(savepoint) = &args.from_savepoint {
+        Some(
+            load_from(savepoint)
+                .with_context(|| format!("cannot restore from {}", savepoint.display()))?,
+        )
+    } else if args.resume {
+        let newest = load_newest(dir)?;
+        match &newest {
+            Some(r) => tracing::info!(checkpoint = r.checkpoint, "resuming from {}", dir.display()),
+            None => tracing::warn!(
+                "no complete checkpoint in {}: starting afresh",
+                dir.display()
+            ),
+        }
+        newest
+    } else {
+        None
+    };
+    if restored.is_none() && !args.resume && args.process == 0 {
+        // A fresh run starts a new history of checkpoints.
+        for entry in crate::checkpoint::list(dir).unwrap_or_default() {
+            std::fs::remove_dir_all(&entry.dir)
+                .with_context(|| format!("cannot clear old checkpoint {}", entry.dir.display()))?;
+        }
+    }
+    Ok((Some(DirStore::new(dir)?), restored.map(Arc::new)))
 }
 
 fn report(index: usize, ctx: &Context) {

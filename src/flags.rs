@@ -46,6 +46,27 @@ pub struct RuntimeArgs {
     /// sinks.
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     pub max_lag_ms: u64,
+    /// Take checkpoints into this directory (shared by all hosts).
+    #[arg(long, value_name = "DIR", help_heading = "Checkpoints")]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Wall-clock time between checkpoints (`200ms`, `5s`, `1m`).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration, help_heading = "Checkpoints")]
+    pub checkpoint_interval: Duration,
+    /// Complete checkpoints to keep.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Checkpoints")]
+    pub retain_checkpoints: u64,
+    /// Restart from the newest complete checkpoint in --checkpoint-dir (a
+    /// fresh start if there is none).
+    #[arg(long, requires = "checkpoint_dir", help_heading = "Checkpoints")]
+    pub resume: bool,
+    /// Restart from this checkpoint or savepoint directory.
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with = "resume",
+        help_heading = "Checkpoints"
+    )]
+    pub from_savepoint: Option<PathBuf>,
     /// Print help.
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
@@ -59,6 +80,11 @@ impl Default for RuntimeArgs {
             process: 0,
             hostfile: None,
             max_lag_ms: 10_000,
+            checkpoint_dir: None,
+            checkpoint_interval: Duration::from_secs(5),
+            retain_checkpoints: 3,
+            resume: false,
+            from_savepoint: None,
             help: None,
         }
     }
@@ -237,6 +263,27 @@ impl SourceArgs {
     }
 }
 
+/// Parses `250ms`, `5s`, `2m` or a bare number of milliseconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (number, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "ms"), |i| s.split_at(i));
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 200ms, 5s or 1m"))?;
+    let ms = match unit {
+        "ms" => value,
+        "s" => value * 1e3,
+        "m" => value * 60e3,
+        "h" => value * 3600e3,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+    };
+    if ms <= 0.0 || !ms.is_finite() {
+        return Err(format!("{s:?} is not a positive duration"));
+    }
+    Ok(Duration::from_secs_f64(ms / 1e3))
+}
+
 fn positive_rate(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(rate) if rate > 0.0 && rate.is_finite() => Ok(rate),
@@ -359,6 +406,26 @@ mod tests {
             cli.runtime.addresses().unwrap(),
             vec!["10.0.0.1:2101", "10.0.0.2:2101"]
         );
+    }
+
+    #[test]
+    fn checkpoint_flags() {
+        let cli = parse(&[
+            "--checkpoint-dir",
+            "/tmp/c",
+            "--checkpoint-interval",
+            "200ms",
+            "--resume",
+        ])
+        .unwrap();
+        assert_eq!(cli.runtime.checkpoint_interval, Duration::from_millis(200));
+        assert!(cli.runtime.resume);
+        let err = parse(&["--resume"]).unwrap_err();
+        assert!(err.contains("--checkpoint-dir"), "{err}");
+        let err = parse(&["--checkpoint-interval", "5 parsecs"]).unwrap_err();
+        assert!(err.contains("unknown unit"), "{err}");
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
     }
 
     #[test]

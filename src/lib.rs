@@ -37,6 +37,7 @@
 //! }
 //! ```
 
+pub mod checkpoint;
 pub mod execute;
 pub mod flags;
 pub mod launch;

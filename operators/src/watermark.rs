@@ -208,6 +208,29 @@ impl SourceWatermarks {
     pub fn emitted(&self) -> EventTime {
         self.emitted
     }
+
+    /// A partition's state for a snapshot: (max event time seen, finished).
+    pub fn partition_state(&self, partition: usize) -> (Option<EventTime>, bool) {
+        let p = &self.partitions[partition];
+        (p.max_seen, p.finished)
+    }
+
+    /// Restores a partition's state from a snapshot.
+    pub fn restore_partition(
+        &mut self,
+        partition: usize,
+        max_seen: Option<EventTime>,
+        finished: bool,
+    ) {
+        let p = &mut self.partitions[partition];
+        p.max_seen = max_seen;
+        p.finished = finished;
+    }
+
+    /// Restores the emitted watermark from a snapshot.
+    pub fn restore_emitted(&mut self, emitted: EventTime) {
+        self.emitted = emitted;
+    }
 }
 
 #[cfg(test)]

@@ -14,9 +14,12 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+use tidewater_operators::checkpoint::part::{decode, encode};
+use tidewater_operators::checkpoint::{Barrier, Part, Step};
 use tidewater_operators::{Context, EventStream, EventTime, Metrics};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::Stream;
@@ -65,50 +68,108 @@ impl FileSink {
     }
 
     fn write_parts<D: Serialize + 'static>(self, stream: EventStream<'_, D>, ctx: &Context) {
-        let index = stream.scope().index();
-        let path = self
-            .path
-            .join(format!("part-{index:05}.{}", self.format.extension()));
+        let scope = stream.scope();
+        let (index, peers) = (scope.index(), scope.peers());
+        let checkpointing = ctx.checkpointing().cloned();
+        let control = ctx.control(scope);
+        let name = checkpointing.as_ref().map(|c| c.register("file-sink"));
+        let mut epochs = Epochs::new(
+            self.path.clone(),
+            index,
+            self.format.extension(),
+            checkpointing.is_some(),
+        );
+        if let Some(c) = checkpointing.as_ref().and_then(|c| c.restored_at()) {
+            if let Err(e) = epochs.recover(c, index, peers) {
+                ctx.fail(format!(
+                    "cannot recover the output in {}: {e}",
+                    self.path.display()
+                ));
+            }
+        }
         let format = self.format;
-        let dir = self.path;
-        let ctx2 = ctx.clone();
-        stream
-            .unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
-                Pipeline,
-                "FileSink",
-                move |_cap, _info| {
-                    let mut file = fs::create_dir_all(&dir)
-                        .and_then(|()| File::create(&path))
-                        .map(|f| BufWriter::with_capacity(1 << 20, f))
-                        .map_err(|e| ctx2.fail(format!("cannot create {}: {e}", path.display())))
-                        .ok();
-                    let mut buffer = Vec::new();
-                    move |(input, frontier), _output| {
-                        let Some(out) = file.as_mut() else {
-                            input.for_each(|_, _| {});
-                            return;
-                        };
-                        let mut wrote = false;
-                        input.for_each(|_cap, data| {
-                            buffer.clear();
-                            let encoded = format
-                                .encode_all(data.iter().map(|(d, _)| d), &mut buffer)
-                                .and_then(|()| out.write_all(&buffer).map_err(|e| e.to_string()));
-                            if let Err(e) = encoded {
-                                ctx2.fail(format!("cannot write {}: {e}", path.display()));
-                            }
-                            Metrics::add(&ctx2.metrics().records_out, data.len() as u64);
-                            wrote = true;
-                        });
-                        if wrote || frontier.is_empty() {
-                            if let Err(e) = out.flush() {
-                                ctx2.fail(format!("cannot write {}: {e}", path.display()));
+        let fail = ctx.clone();
+        let mut builder = OperatorBuilder::new("FileSink".to_owned(), scope);
+        let info = builder.operator_info();
+        let activator = scope.activator_for(info.address);
+        let mut input = builder.new_input(stream, Pipeline);
+        let mut control_input = control.map(|c| builder.new_input(c, Pipeline));
+        let (_output, done) = builder.new_output::<Vec<()>>();
+        // Stays scheduled while output awaits its checkpoint's completion.
+        builder.build_reschedule(move |_caps| {
+            let mut barrier: Barrier<Vec<(D, EventTime)>> = Barrier::default();
+            let mut buffer = Vec::new();
+            move |frontiers| {
+                if let Some(control) = control_input.as_mut() {
+                    control.for_each(|_, data| data.drain(..).for_each(|c| barrier.announce(c)));
+                }
+                let control_frontier = frontiers.get(1).and_then(|f| f.frontier().first().copied());
+                let data_frontier = frontiers[0].frontier().first().copied();
+                let mut write = |batch: Vec<(D, EventTime)>, epochs: &mut Epochs| {
+                    buffer.clear();
+                    let written = format
+                        .encode_all(batch.iter().map(|(d, _)| d), &mut buffer)
+                        .and_then(|()| epochs.write(&buffer).map_err(|e| e.to_string()));
+                    if let Err(e) = written {
+                        fail.fail(format!("cannot write to {}: {e}", epochs.dir.display()));
+                    }
+                    Metrics::add(&fail.metrics().records_out, batch.len() as u64);
+                };
+                input.for_each(|cap, data| {
+                    let time = *cap.least().expect("a message under a capability");
+                    if let Some(batch) =
+                        barrier.accept(time, std::mem::take(data), control_frontier)
+                    {
+                        write(batch, &mut epochs);
+                    }
+                });
+                for step in barrier.steps(data_frontier, control_frontier) {
+                    match step {
+                        Step::Data(batches) => {
+                            batches.into_iter().for_each(|b| write(b, &mut epochs))
+                        }
+                        Step::Snapshot(c) => {
+                            let result = epochs.precommit(c);
+                            if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
+                                match result {
+                                    Ok(()) => checkpointing.store.write_part(
+                                        c,
+                                        name,
+                                        Part {
+                                            worker: index,
+                                            peers,
+                                            groups: Vec::new(),
+                                            global: Vec::new(),
+                                        },
+                                    ),
+                                    Err(e) => fail.fail(format!(
+                                        "cannot pre-commit output for checkpoint {c}: {e}"
+                                    )),
+                                }
                             }
                         }
                     }
-                },
-            )
-            .probe_with(ctx.probe());
+                }
+                if data_frontier.is_none() && control_frontier.is_none() && barrier.is_idle() {
+                    if let Err(e) = epochs.finish() {
+                        fail.fail(format!(
+                            "cannot finish the output in {}: {e}",
+                            epochs.dir.display()
+                        ));
+                    }
+                } else if let Err(e) = epochs.flush() {
+                    fail.fail(format!("cannot write to {}: {e}", epochs.dir.display()));
+                }
+                if let Some(checkpointing) = &checkpointing {
+                    epochs.commit_complete(|c| checkpointing.store.is_complete(c));
+                    if epochs.has_pending() {
+                        activator.activate_after(std::time::Duration::from_millis(20));
+                    }
+                }
+                epochs.has_pending()
+            }
+        });
+        done.probe_with(ctx.probe());
     }
 
     fn write_sorted<D: Serialize + 'static>(self, stream: EventStream<'_, D>, ctx: &Context) {
@@ -136,28 +197,224 @@ impl FileSink {
                     }
                 },
             );
+        let scope = rows.scope();
+        let (index, peers) = (scope.index(), scope.peers());
+        let checkpointing = ctx.checkpointing().cloned();
+        let control = ctx.control(scope);
+        let name = checkpointing.as_ref().map(|c| c.register("sorted-sink"));
         let path = self.path;
-        let ctx2 = ctx.clone();
-        let writer = rows.scope().index() == 0;
-        rows.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
-            Exchange::new(|_row: &String| 0),
-            "SortedFileSink",
-            move |_cap, _info| {
-                let mut rows: Vec<String> = Vec::new();
-                let mut done = false;
-                move |(input, frontier), _output| {
-                    input.for_each(|_cap, data| rows.append(data));
-                    if frontier.is_empty() && !done && writer {
-                        done = true;
-                        Metrics::add(&ctx2.metrics().records_out, rows.len() as u64);
-                        if let Err(e) = write_sorted_file(&path, std::mem::take(&mut rows)) {
-                            ctx2.fail(format!("cannot write {}: {e}", path.display()));
+        let fail = ctx.clone();
+        let writer = index == 0;
+        let mut builder = OperatorBuilder::new("SortedFileSink".to_owned(), scope);
+        let mut input = builder.new_input(rows, Exchange::new(|_row: &String| 0));
+        let mut control_input = control.map(|c| builder.new_input(c, Pipeline));
+        let (_output, done) = builder.new_output::<Vec<()>>();
+        builder.build(move |_caps| {
+            let mut rows: Vec<String> = Vec::new();
+            if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
+                if writer && checkpointing.restored_at().is_some() {
+                    for part in checkpointing.restored_parts(name) {
+                        match decode::<Vec<String>>(&part.global) {
+                            Ok(mut restored) => rows.append(&mut restored),
+                            Err(e) => fail.fail(format!("cannot restore {name}: {e}")),
                         }
                     }
                 }
-            },
-        )
-        .probe_with(ctx.probe());
+            }
+            let mut barrier: Barrier<Vec<String>> = Barrier::default();
+            let mut written = false;
+            move |frontiers| {
+                if let Some(control) = control_input.as_mut() {
+                    control.for_each(|_, data| data.drain(..).for_each(|c| barrier.announce(c)));
+                }
+                let control_frontier = frontiers.get(1).and_then(|f| f.frontier().first().copied());
+                let data_frontier = frontiers[0].frontier().first().copied();
+                input.for_each(|cap, data| {
+                    let time = *cap.least().expect("a message under a capability");
+                    if let Some(mut batch) =
+                        barrier.accept(time, std::mem::take(data), control_frontier)
+                    {
+                        rows.append(&mut batch);
+                    }
+                });
+                for step in barrier.steps(data_frontier, control_frontier) {
+                    match step {
+                        Step::Data(batches) => {
+                            batches.into_iter().for_each(|mut b| rows.append(&mut b))
+                        }
+                        Step::Snapshot(c) => {
+                            if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
+                                let part = Part {
+                                    worker: index,
+                                    peers,
+                                    groups: Vec::new(),
+                                    global: encode(&rows),
+                                };
+                                checkpointing.store.write_part(c, name, part);
+                            }
+                        }
+                    }
+                }
+                if data_frontier.is_none() && writer && !written {
+                    written = true;
+                    Metrics::add(&fail.metrics().records_out, rows.len() as u64);
+                    if let Err(e) = write_sorted_file(&path, rows.clone()) {
+                        fail.fail(format!("cannot write {}: {e}", path.display()));
+                    }
+                }
+            }
+        });
+        done.probe_with(ctx.probe());
+    }
+}
+
+/// The output files of one worker of a per-worker file sink.
+///
+/// Without checkpoints: one file, `part-<worker>.<ext>`. With checkpoints:
+/// records between two checkpoints go to `part-<worker>.<ext>.inprogress`;
+/// at checkpoint `C` it is synced and renamed `part-<worker>-<C>.<ext>.pending`
+/// and, once `C` is complete, `part-<worker>-<C>.<ext>`. The records after the
+/// last checkpoint become `part-<worker>-final.<ext>` when the input ends.
+struct Epochs {
+    dir: PathBuf,
+    index: usize,
+    ext: &'static str,
+    checkpointed: bool,
+    file: Option<BufWriter<File>>,
+    pending: Vec<EventTime>,
+}
+
+impl Epochs {
+    fn new(dir: PathBuf, index: usize, ext: &'static str, checkpointed: bool) -> Self {
+        Epochs {
+            dir,
+            index,
+            ext,
+            checkpointed,
+            file: None,
+            pending: Vec::new(),
+        }
+    }
+
+    fn in_progress(&self) -> PathBuf {
+        if self.checkpointed {
+            self.dir
+                .join(format!("part-{:05}.{}.inprogress", self.index, self.ext))
+        } else {
+            self.dir
+                .join(format!("part-{:05}.{}", self.index, self.ext))
+        }
+    }
+
+    fn committed(&self, c: EventTime) -> PathBuf {
+        self.dir
+            .join(format!("part-{:05}-{c:020}.{}", self.index, self.ext))
+    }
+
+    fn open(&mut self) -> std::io::Result<&mut BufWriter<File>> {
+        if self.file.is_none() {
+            fs::create_dir_all(&self.dir)?;
+            self.file = Some(BufWriter::with_capacity(
+                1 << 20,
+                File::create(self.in_progress())?,
+            ));
+        }
+        Ok(self.file.as_mut().expect("just opened"))
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.open()?.write_all(bytes)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.file.as_mut() {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes everything written so far durable as the output of checkpoint `c`.
+    fn precommit(&mut self, c: EventTime) -> std::io::Result<()> {
+        self.open()?;
+        let file = self.file.take().expect("open");
+        file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        let mut pending = self.committed(c).into_os_string();
+        pending.push(".pending");
+        fs::rename(self.in_progress(), pending)?;
+        self.pending.push(c);
+        Ok(())
+    }
+
+    fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Makes the output of complete checkpoints visible.
+    fn commit_complete(&mut self, complete: impl Fn(EventTime) -> bool) {
+        while let Some(&c) = self.pending.first() {
+            if !complete(c) {
+                break;
+            }
+            let target = self.committed(c);
+            let mut pending = target.clone().into_os_string();
+            pending.push(".pending");
+            if let Err(e) = fs::rename(&pending, &target) {
+                tracing::error!("cannot commit {}: {e}", target.display());
+            }
+            self.pending.remove(0);
+        }
+    }
+
+    /// The input has ended: the rest of the output is final.
+    fn finish(&mut self) -> std::io::Result<()> {
+        if self.file.is_none() && !self.checkpointed {
+            self.open()?;
+        }
+        if let Some(file) = self.file.take() {
+            file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            if self.checkpointed {
+                let target = self
+                    .dir
+                    .join(format!("part-{:05}-final.{}", self.index, self.ext));
+                fs::rename(self.in_progress(), target)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After a restore from `c`: commits the pending output of checkpoints up
+    /// to `c`, and removes everything written after `c`, for the old workers
+    /// this worker stands in for (`old % peers == index`).
+    fn recover(&mut self, c: EventTime, index: usize, peers: usize) -> std::io::Result<()> {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return Ok(());
+        };
+        for entry in entries {
+            let path = entry?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let Some(rest) = name.strip_prefix("part-") else {
+                continue;
+            };
+            let Some(worker) = rest.get(..5).and_then(|w| w.parse::<usize>().ok()) else {
+                continue;
+            };
+            if worker % peers != index {
+                continue;
+            }
+            let epoch = rest.get(6..26).and_then(|e| e.parse::<EventTime>().ok());
+            if name.ends_with(".inprogress") || rest[5..].starts_with("-final") {
+                fs::remove_file(&path)?;
+            } else if let Some(epoch) = epoch {
+                if epoch > c {
+                    fs::remove_file(&path)?;
+                } else if let Some(target) = name.strip_suffix(".pending") {
+                    fs::rename(&path, self.dir.join(target))?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 

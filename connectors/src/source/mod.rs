@@ -10,13 +10,18 @@
 
 mod rate;
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use tidewater_operators::checkpoint::part::{decode, encode};
+use tidewater_operators::checkpoint::Part;
 use tidewater_operators::watermark::SourceWatermarks;
 use tidewater_operators::{Context, EventStream, EventTime, Lateness, Metrics, WatermarkStrategy};
 use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::Capability;
 use timely::dataflow::{Scope, Stream};
 
 use crate::DeadLetter;
@@ -73,6 +78,13 @@ pub trait SourceReader: 'static {
     type Item;
     /// Number of partitions this worker owns (local indices `0..n`).
     fn partitions(&self) -> usize;
+    /// The global id of local partition `p`: the same for the same
+    /// partition whatever the number of workers (checkpoints use it).
+    fn partition_id(&self, p: usize) -> u64;
+    /// Where local partition `p` stands, for a checkpoint (opaque bytes).
+    fn position(&self, p: usize) -> Vec<u8>;
+    /// Continues local partition `p` from a checkpointed position.
+    fn seek(&mut self, p: usize, position: &[u8]) -> Result<(), String>;
     /// Reads at most `max` records into `batch`. Returns `false` when there is
     /// nothing to read right now (an unbounded source waiting for data).
     fn read(&mut self, max: usize, batch: &mut Batch<Self::Item>) -> bool;
@@ -88,7 +100,21 @@ pub struct SourceStreams<'scope, D> {
     pub dead_letters: Stream<'scope, EventTime, Vec<DeadLetter>>,
 }
 
+/// A partition in a source snapshot: reader position and watermark state.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PartitionImage {
+    position: Vec<u8>,
+    max_seen: Option<EventTime>,
+    finished: bool,
+}
+
 /// Builds a source operator over `reader`.
+///
+/// With checkpoints, the source keeps its capability below its control
+/// frontier, and when its capability moves to or past an announced
+/// checkpoint `C` it writes every partition's position and watermark state
+/// first: replaying from there re-sends exactly what it sent at `C` and
+/// later, with the same lateness decisions. A restored source starts at `C`.
 pub fn event_source<'scope, R>(
     scope: Scope<'scope, EventTime>,
     name: &str,
@@ -100,9 +126,18 @@ where
     R: SourceReader,
     R::Item: 'static,
 {
+    let (index, peers) = (scope.index(), scope.peers());
+    let checkpointing = ctx.checkpointing().cloned();
+    let control = ctx.control(scope);
+    let part_name = checkpointing.as_ref().map(|c| c.register("source"));
+    let source_id = checkpointing
+        .as_ref()
+        .map(|c| c.coordinator.borrow_mut().register_source());
+
     let mut builder = OperatorBuilder::new(name.to_owned(), scope);
     let info = builder.operator_info();
     let activator = scope.activator_for(info.address);
+    let mut control_input = control.map(|c| builder.new_input(c, Pipeline));
     let (records_out, records) = builder.new_output::<Vec<(R::Item, EventTime)>>();
     let (late_out, late) = builder.new_output::<Vec<(R::Item, EventTime)>>();
     let (dead_out, dead_letters) = builder.new_output::<Vec<DeadLetter>>();
@@ -111,18 +146,96 @@ where
     let mut dead_out = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(dead_out);
 
     let ctx = ctx.clone();
-    let peers = scope.peers();
-    builder.build(move |capabilities| {
-        let mut capabilities = Some(capabilities);
+    builder.build(move |mut caps| {
         let mut watermarks = SourceWatermarks::new(config.watermarks, reader.partitions());
+        if let (Some(checkpointing), Some(part_name)) = (&checkpointing, &part_name) {
+            if let Some(c) = checkpointing.restored_at() {
+                restore(
+                    checkpointing.restored_parts(part_name),
+                    &mut reader,
+                    &mut watermarks,
+                    c,
+                )
+                .unwrap_or_else(|e| ctx.fail(format!("cannot restore source {part_name}: {e}")));
+                for cap in caps.iter_mut() {
+                    cap.downgrade(&c);
+                }
+            }
+        }
+        let mut capabilities = Some(caps);
+        let mut pending: BTreeSet<EventTime> = BTreeSet::new();
         let mut limiter = config
             .rate
             .map(|rate| RateLimiter::new(rate / peers as f64));
         let mut batch = Batch::default();
-        move |_frontiers| {
+        let snapshot = move |c: EventTime, reader: &R, watermarks: &SourceWatermarks| {
+            if let (Some(checkpointing), Some(part_name)) = (&checkpointing, &part_name) {
+                let groups = (0..reader.partitions())
+                    .map(|p| {
+                        let (max_seen, finished) = watermarks.partition_state(p);
+                        let image = PartitionImage {
+                            position: reader.position(p),
+                            max_seen,
+                            finished,
+                        };
+                        (reader.partition_id(p), encode(&image))
+                    })
+                    .collect();
+                let part = Part {
+                    worker: index,
+                    peers,
+                    groups,
+                    global: encode(&watermarks.emitted()),
+                };
+                checkpointing.store.write_part(c, part_name, part);
+            }
+        };
+        let publish = {
+            let coordinator = ctx
+                .checkpointing()
+                .map(|c| std::rc::Rc::clone(&c.coordinator));
+            move |watermark: Option<EventTime>| {
+                if let (Some(coordinator), Some(id)) = (&coordinator, source_id) {
+                    coordinator.borrow_mut().publish(id, watermark);
+                }
+            }
+        };
+        move |frontiers| {
+            if let Some(control) = control_input.as_mut() {
+                control.for_each(|_, data| pending.extend(data.drain(..)));
+            }
+            let limit = frontiers
+                .first()
+                .map(|f| {
+                    f.frontier()
+                        .first()
+                        .map_or(EventTime::MAX, |t| t.saturating_sub(1))
+                })
+                .unwrap_or(EventTime::MAX);
             let Some(caps) = capabilities.as_mut() else {
+                // Finished: every later checkpoint holds the final positions.
+                for c in std::mem::take(&mut pending) {
+                    snapshot(c, &reader, &watermarks);
+                }
                 return;
             };
+            // Move the capability up to the watermark, below the control frontier.
+            let mut advance = |caps: &mut Vec<Capability<EventTime>>,
+                               target: EventTime,
+                               reader: &R,
+                               watermarks: &SourceWatermarks| {
+                if target > *caps[0].time() {
+                    let crossed: Vec<EventTime> = pending.range(..=target).copied().collect();
+                    for c in crossed {
+                        pending.remove(&c);
+                        snapshot(c, reader, watermarks);
+                    }
+                    for cap in caps.iter_mut() {
+                        cap.downgrade(&target);
+                    }
+                }
+            };
+            advance(caps, watermarks.emitted().min(limit), &reader, &watermarks);
             if ctx.must_wait(watermarks.emitted()) {
                 activator.activate_after(Duration::from_millis(1));
                 return;
@@ -140,37 +253,16 @@ where
             if let Some(limiter) = limiter.as_mut() {
                 limiter.consume(batch.records.len() + batch.dead_letters.len());
             }
-            let metrics = ctx.metrics();
-            {
-                let mut records_out = records_out.activate();
-                let mut late_out = late_out.activate();
-                let mut on_time = records_out.session(&caps[0]);
-                let mut routed = late_out.session(&caps[1]);
-                let (mut sent, mut dropped, mut retimed, mut late) = (0, 0, 0, 0);
-                for (partition, record, time) in batch.records.drain(..) {
-                    match watermarks.admit(partition, time) {
-                        Lateness::OnTime(time) => {
-                            sent += 1;
-                            on_time.give((record, time));
-                        }
-                        Lateness::Retimed(time) => {
-                            retimed += 1;
-                            on_time.give((record, time));
-                        }
-                        Lateness::Routed(time) => {
-                            late += 1;
-                            routed.give((record, time));
-                        }
-                        Lateness::Dropped => dropped += 1,
-                    }
-                }
-                Metrics::add(&metrics.records_in, sent);
-                Metrics::add(&metrics.late_dropped, dropped);
-                Metrics::add(&metrics.late_retimed, retimed);
-                Metrics::add(&metrics.late_routed, late);
-            }
+            emit_batch(
+                &mut batch,
+                &mut watermarks,
+                &caps[..],
+                &mut records_out,
+                &mut late_out,
+                ctx.metrics(),
+            );
             if !batch.dead_letters.is_empty() {
-                Metrics::add(&metrics.malformed, batch.dead_letters.len() as u64);
+                Metrics::add(&ctx.metrics().malformed, batch.dead_letters.len() as u64);
                 if config.fail_on_malformed {
                     let first = &batch.dead_letters[0];
                     ctx.fail(format!("malformed record (failing fast): {first}"));
@@ -190,16 +282,21 @@ where
             }
             match watermarks.advance() {
                 Some(watermark) => {
-                    for cap in caps.iter_mut() {
-                        cap.downgrade(&watermark);
-                    }
+                    publish(Some(watermark));
+                    advance(caps, watermark.min(limit), &reader, &watermarks);
                     if progressed {
                         activator.activate();
                     } else {
                         activator.activate_after(Duration::from_millis(10));
                     }
                 }
-                None => capabilities = None,
+                None => {
+                    publish(None);
+                    for c in std::mem::take(&mut pending) {
+                        snapshot(c, &reader, &watermarks);
+                    }
+                    capabilities = None;
+                }
             }
         }
     });
@@ -208,4 +305,70 @@ where
         late,
         dead_letters,
     }
+}
+
+/// Sends a batch's records on the main and late outputs per the lateness rules.
+fn emit_batch<D: 'static>(
+    batch: &mut Batch<D>,
+    watermarks: &mut SourceWatermarks,
+    caps: &[Capability<EventTime>],
+    records_out: &mut OutputBuilder<EventTime, CapacityContainerBuilder<Vec<(D, EventTime)>>>,
+    late_out: &mut OutputBuilder<EventTime, CapacityContainerBuilder<Vec<(D, EventTime)>>>,
+    metrics: &Metrics,
+) {
+    let mut records_out = records_out.activate();
+    let mut late_out = late_out.activate();
+    let mut on_time = records_out.session(&caps[0]);
+    let mut routed = late_out.session(&caps[1]);
+    let (mut sent, mut dropped, mut retimed, mut late) = (0, 0, 0, 0);
+    for (partition, record, time) in batch.records.drain(..) {
+        match watermarks.admit(partition, time) {
+            Lateness::OnTime(time) => {
+                sent += 1;
+                on_time.give((record, time));
+            }
+            Lateness::Retimed(time) => {
+                retimed += 1;
+                on_time.give((record, time));
+            }
+            Lateness::Routed(time) => {
+                late += 1;
+                routed.give((record, time));
+            }
+            Lateness::Dropped => dropped += 1,
+        }
+    }
+    Metrics::add(&metrics.records_in, sent);
+    Metrics::add(&metrics.late_dropped, dropped);
+    Metrics::add(&metrics.late_retimed, retimed);
+    Metrics::add(&metrics.late_routed, late);
+}
+
+/// Restores a reader's positions and watermarks from a checkpoint's parts.
+fn restore<R: SourceReader>(
+    parts: &[Part],
+    reader: &mut R,
+    watermarks: &mut SourceWatermarks,
+    checkpoint: EventTime,
+) -> Result<(), String> {
+    let mut images = std::collections::HashMap::new();
+    let mut emitted: Option<EventTime> = None;
+    for part in parts {
+        let e: EventTime = decode(&part.global).map_err(|e| e.to_string())?;
+        emitted = Some(emitted.map_or(e, |x| x.min(e)));
+        for (id, bytes) in &part.groups {
+            images.insert(*id, bytes);
+        }
+    }
+    for p in 0..reader.partitions() {
+        let id = reader.partition_id(p);
+        let bytes = images
+            .get(&id)
+            .ok_or_else(|| format!("partition {id} is missing from the checkpoint"))?;
+        let image: PartitionImage = decode(bytes).map_err(|e| e.to_string())?;
+        reader.seek(p, &image.position)?;
+        watermarks.restore_partition(p, image.max_seen, image.finished);
+    }
+    watermarks.restore_emitted(emitted.unwrap_or(checkpoint).max(checkpoint));
+    Ok(())
 }

@@ -130,7 +130,21 @@ where
                 control.for_each(|_, data| data.drain(..).for_each(|c| barrier.announce(c)));
             }
             let Some(caps) = capabilities.as_mut() else {
+                // Done: later checkpoints hold no windows, but still get a part.
                 input.for_each(|_, _| {});
+                for step in barrier.steps(None, None) {
+                    if let (Step::Snapshot(c), Some(checkpointing), Some(name)) =
+                        (step, &checkpointing, &name)
+                    {
+                        let part = Part {
+                            worker: index,
+                            peers,
+                            groups: Vec::new(),
+                            global: encode(&c),
+                        };
+                        checkpointing.store.write_part(c, name, part);
+                    }
+                }
                 return;
             };
             let control_frontier = frontiers.get(1).and_then(|f| f.frontier().first().copied());
