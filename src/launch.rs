@@ -1,7 +1,10 @@
-//! The local multi-process launcher: `tidewater launch -n N -w W -- PROGRAM ARGS`
-//! starts N processes of a Tidewater program on this machine, wired together
-//! with a generated hostfile on free ports, forwards their output with a
-//! `[pI]` prefix, and fails (stopping the rest) as soon as one process fails.
+//! The local multi-process launcher and supervisor:
+//! `tidewater launch -n N -w W -- PROGRAM ARGS` starts N processes of a
+//! Tidewater program on this machine, wired together with a generated
+//! hostfile on free ports, forwards their output with a `[pI]` prefix, and
+//! as soon as one process fails stops the rest. With `--max-restarts K` it
+//! then starts them all again with `--resume` (the program must take
+//! checkpoints), after a fixed or exponentially growing delay, up to K times.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -27,14 +30,61 @@ pub struct LaunchArgs {
     /// Do not prefix each output line with the process index.
     #[arg(long)]
     pub no_prefix: bool,
+    /// Restart all processes with `--resume` when one fails, up to this many
+    /// times (0: fail at once).
+    #[arg(long, default_value_t = 0)]
+    pub max_restarts: u32,
+    /// Delay before the first restart.
+    #[arg(long, default_value = "500ms", value_parser = crate::flags::parse_duration)]
+    pub restart_delay: Duration,
+    /// `fixed` delay, or `exponential` (doubling after each restart, at most 30 s).
+    #[arg(long, value_enum, default_value_t = Backoff::Fixed)]
+    pub restart_backoff: Backoff,
     /// The program, then its arguments (after `--`).
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
 }
 
-/// Runs the processes; returns the first failing process's status as an error.
+/// How the delay between restarts grows.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backoff {
+    /// The same delay every time.
+    Fixed,
+    /// Twice the previous delay, at most 30 s.
+    Exponential,
+}
+
+/// Runs the processes, restarting them as configured; returns an error if
+/// they failed more often than allowed.
 pub fn launch(args: &LaunchArgs) -> anyhow::Result<()> {
+    let mut delay = args.restart_delay;
+    let mut attempt = 0;
+    loop {
+        match run_once(args, attempt > 0) {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < args.max_restarts => {
+                attempt += 1;
+                eprintln!(
+                    "tidewater launch: {e:#}; restart {attempt} of {} in {delay:?}",
+                    args.max_restarts
+                );
+                std::thread::sleep(delay);
+                if args.restart_backoff == Backoff::Exponential {
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// One generation of processes.
+fn run_once(args: &LaunchArgs, resume: bool) -> anyhow::Result<()> {
     let (program, program_args) = args.command.split_first().context("no program to launch")?;
+    let mut program_args = program_args.to_vec();
+    if resume && !program_args.iter().any(|a| a == "--resume") {
+        program_args.push("--resume".into());
+    }
     let dir = tempfile::Builder::new()
         .prefix("tidewater-launch-")
         .tempdir()
@@ -48,7 +98,7 @@ pub fn launch(args: &LaunchArgs) -> anyhow::Result<()> {
     let mut children: Vec<Child> = Vec::new();
     let mut forwarders: Vec<JoinHandle<()>> = Vec::new();
     for index in 0..args.processes {
-        let spawned = spawn(program, program_args, args, index, &hostfile);
+        let spawned = spawn(program, &program_args, args, index, &hostfile);
         let mut child = match spawned {
             Ok(child) => child,
             Err(e) => {

@@ -25,6 +25,16 @@ enum Command {
     Launch(LaunchArgs),
     /// Write Nexmark events to a file.
     Generate(GenerateArgs),
+    /// List the checkpoints in a checkpoint directory, newest first.
+    Checkpoints {
+        /// The --checkpoint-dir of a job.
+        dir: PathBuf,
+    },
+    /// Summarise the state in one checkpoint (a `chk-...` directory).
+    Inspect {
+        /// The checkpoint directory.
+        checkpoint: PathBuf,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -58,7 +68,49 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Launch(args) => launch(&args),
         Command::Generate(args) => generate(&args),
+        Command::Checkpoints { dir } => checkpoints(&dir),
+        Command::Inspect { checkpoint } => inspect(&checkpoint),
     }
+}
+
+fn checkpoints(dir: &std::path::Path) -> anyhow::Result<()> {
+    println!(
+        "{:>20}  {:>10}  {:>5}  status",
+        "checkpoint (C)", "bytes", "parts"
+    );
+    for entry in tidewater::checkpoint::list(dir)? {
+        println!(
+            "{:>20}  {:>10}  {:>5}  {}",
+            entry.checkpoint, entry.bytes, entry.parts, entry.status
+        );
+    }
+    Ok(())
+}
+
+fn inspect(checkpoint: &std::path::Path) -> anyhow::Result<()> {
+    let (manifest, restored) = tidewater::checkpoint::Manifest::load(checkpoint)?;
+    println!(
+        "checkpoint C = {} written by {} workers",
+        manifest.checkpoint, manifest.workers
+    );
+    println!(
+        "{:<24} {:>7} {:>12} {:>12} {:>12}",
+        "operator", "worker", "key groups", "keyed bytes", "other bytes"
+    );
+    for (operator, parts) in &restored.parts {
+        for part in parts {
+            let keyed: usize = part.groups.iter().map(|(_, b)| b.len()).sum();
+            println!(
+                "{:<24} {:>7} {:>12} {:>12} {:>12}",
+                operator,
+                part.worker,
+                part.groups.len(),
+                keyed,
+                part.global.len()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn generate(args: &GenerateArgs) -> anyhow::Result<()> {

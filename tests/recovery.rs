@@ -1,0 +1,235 @@
+//! Recovery from checkpoints, with real processes killed by SIGKILL: the
+//! supervisor restarts a two-process job killed at random moments; a job
+//! killed mid-way resumes on other worker and process counts; a corrupted
+//! newest checkpoint is skipped. Every final output must equal the
+//! brute-force oracle (and so the failure-free run) exactly.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{
+    assert_rows_eq, example, generate_bids, oracle, read_bids, read_rows, run_ok, tidewater,
+};
+
+/// A small xorshift generator; the seed is printed for reproduction.
+struct Rng(u64);
+
+impl Rng {
+    fn new() -> Rng {
+        let seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+            | 1;
+        eprintln!("random seed {seed}");
+        Rng(seed)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn children(pid: u32) -> Vec<i32> {
+    let path = format!("/proc/{pid}/task/{pid}/children");
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+fn sigkill(pid: i32) {
+    // SAFETY: sends a signal to a process of our own.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+}
+
+fn bid_windows(input: &Path, output: &Path, checkpoints: &Path, query: &str) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        "--query".into(),
+        query.into(),
+        "--sorted".into(),
+        "--input".into(),
+    ];
+    args.push(input.display().to_string());
+    args.extend(["--output".into(), output.display().to_string()]);
+    args.extend(["--checkpoint-dir".into(), checkpoints.display().to_string()]);
+    args.extend(["--checkpoint-interval".into(), "200ms".into()]);
+    args
+}
+
+/// Kills the job's processes (the launcher's children) `kills` times at
+/// random moments, then waits for the launcher.
+fn kill_randomly(mut launcher: Child, kills: usize, rng: &mut Rng) -> std::process::Output {
+    let mut done = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while done < kills && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(400 + rng.below(800)));
+        if launcher.try_wait().unwrap().is_some() {
+            break;
+        }
+        let kids = children(launcher.id());
+        if kids.is_empty() {
+            continue; // between restarts
+        }
+        sigkill(kids[rng.below(kids.len() as u64) as usize]);
+        done += 1;
+    }
+    assert_eq!(done, kills, "the job ended before all kills");
+    launcher.wait_with_output().unwrap()
+}
+
+#[test]
+fn supervised_two_process_job_survives_random_sigkills() {
+    let mut rng = Rng::new();
+    let dir = tempfile::tempdir().unwrap();
+    let input = generate_bids(dir.path(), 60_000);
+    let bids = read_bids(&input);
+    for query in ["window-count", "hot-items"] {
+        let output = dir.path().join(format!("{query}.csv"));
+        let checkpoints = dir.path().join(format!("ck-{query}"));
+        let launcher = Command::new(tidewater())
+            .args([
+                "launch",
+                "-n",
+                "2",
+                "--max-restarts",
+                "10",
+                "--restart-delay",
+                "100ms",
+                "--",
+            ])
+            .arg(example("bid_windows"))
+            .args(bid_windows(&input, &output, &checkpoints, query))
+            .args(["--rate", "25000"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let result = kill_randomly(launcher, 3, &mut rng);
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert!(result.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("restart 3 of 10"),
+            "three restarts: {stderr}"
+        );
+        assert_rows_eq(&read_rows(&output), &oracle::query(query, &bids), query);
+    }
+}
+
+/// Runs a job and SIGKILLs it after `after`.
+fn run_and_kill(command: &mut Command, after: Duration) {
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(after);
+    sigkill(child.id() as i32);
+    let _ = child.wait();
+}
+
+#[test]
+fn resumes_on_other_worker_and_process_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = generate_bids(dir.path(), 60_000);
+    let output = dir.path().join("out.csv");
+    let checkpoints = dir.path().join("ck");
+    let args = bid_windows(&input, &output, &checkpoints, "max-bid");
+    // -w 2 for a while, then killed
+    run_and_kill(
+        Command::new(example("bid_windows"))
+            .args(&args)
+            .args(["-w", "2", "--rate", "25000"]),
+        Duration::from_millis(900),
+    );
+    let newest = newest_checkpoint(&checkpoints);
+    // from that checkpoint as a savepoint, at -w 3, killed again
+    run_and_kill(
+        Command::new(example("bid_windows"))
+            .args(&args)
+            .args(["-w", "3", "--rate", "25000", "--from-savepoint"])
+            .arg(&newest),
+        Duration::from_millis(900),
+    );
+    assert!(
+        newest_checkpoint(&checkpoints) > newest,
+        "the -w 3 run took checkpoints of its own"
+    );
+    // and to the end as two processes of one worker
+    run_ok(
+        Command::new(tidewater())
+            .args(["launch", "-n", "2", "--"])
+            .arg(example("bid_windows"))
+            .args(&args)
+            .arg("--resume"),
+    );
+    assert_rows_eq(
+        &read_rows(&output),
+        &oracle::max_bid(&read_bids(&input)),
+        "rescaled",
+    );
+}
+
+fn newest_checkpoint(root: &Path) -> std::path::PathBuf {
+    let mut complete: Vec<_> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("MANIFEST").exists())
+        .collect();
+    complete.sort();
+    complete.pop().expect("a complete checkpoint")
+}
+
+#[test]
+fn a_corrupt_newest_checkpoint_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = generate_bids(dir.path(), 60_000);
+    let output = dir.path().join("out.csv");
+    let checkpoints = dir.path().join("ck");
+    let args = bid_windows(&input, &output, &checkpoints, "window-count");
+    run_and_kill(
+        Command::new(example("bid_windows"))
+            .args(&args)
+            .args(["--rate", "25000"]),
+        Duration::from_millis(1_500),
+    );
+    // flip a byte in one part of the newest checkpoint, truncate another
+    let newest = newest_checkpoint(&checkpoints);
+    let mut parts: Vec<_> = std::fs::read_dir(&newest)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "part"))
+        .collect();
+    parts.sort();
+    let mut bytes = std::fs::read(&parts[0]).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&parts[0], bytes).unwrap();
+    let listing = run_ok(
+        Command::new(tidewater())
+            .arg("checkpoints")
+            .arg(&checkpoints),
+    );
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(listing.contains("corrupt"), "{listing}");
+    let resumed = run_ok(
+        Command::new(example("bid_windows"))
+            .args(&args)
+            .arg("--resume"),
+    );
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert!(stderr.contains("skipping checkpoint"), "{stderr}");
+    assert_rows_eq(
+        &read_rows(&output),
+        &oracle::window_count(&read_bids(&input)),
+        "after corruption",
+    );
+}
