@@ -124,6 +124,98 @@ fn supervised_two_process_job_survives_random_sigkills() {
     }
 }
 
+#[test]
+fn supervised_nexmark_window_query_survives_random_sigkills() {
+    let mut rng = Rng::new();
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("q5.csv");
+    let launcher = Command::new(tidewater())
+        .args([
+            "launch",
+            "-n",
+            "2",
+            "--max-restarts",
+            "10",
+            "--restart-delay",
+            "100ms",
+            "--",
+        ])
+        .arg(example("nexmark"))
+        .args([
+            "--query", "q5", "--events", "60000", "--rate", "25000", "--sorted", "--output",
+        ])
+        .arg(&output)
+        .arg("--checkpoint-dir")
+        .arg(dir.path().join("ck"))
+        .args(["--checkpoint-interval", "200ms"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let result = kill_randomly(launcher, 3, &mut rng);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "{stderr}");
+    let bids: Vec<[u64; 4]> = tidewater::connectors::nexmark::NexmarkSource::bounded(60_000)
+        .events_for(0, 1)
+        .filter_map(|(_, e)| match e {
+            tidewater::connectors::nexmark::Event::Bid(b) => Some([
+                b.auction as u64,
+                b.bidder as u64,
+                b.price as u64,
+                b.date_time,
+            ]),
+            _ => None,
+        })
+        .collect();
+    assert_rows_eq(&read_rows(&output), &oracle::hot_items(&bids), "q5");
+}
+
+/// The long version: many kills. `cargo test --test recovery -- --ignored`.
+#[test]
+#[ignore = "soak: about a minute"]
+fn soak_many_random_sigkills() {
+    let mut rng = Rng::new();
+    let dir = tempfile::tempdir().unwrap();
+    let input = generate_bids(dir.path(), 200_000);
+    let output = dir.path().join("out.csv");
+    let launcher = Command::new(tidewater())
+        .args([
+            "launch",
+            "-n",
+            "2",
+            "-w",
+            "2",
+            "--max-restarts",
+            "100",
+            "--restart-delay",
+            "50ms",
+            "--",
+        ])
+        .arg(example("bid_windows"))
+        .args(bid_windows(
+            &input,
+            &output,
+            &dir.path().join("ck"),
+            "hot-items",
+        ))
+        .args(["--rate", "20000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let result = kill_randomly(launcher, 20, &mut rng);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    assert_rows_eq(
+        &read_rows(&output),
+        &oracle::hot_items(&read_bids(&input)),
+        "soak",
+    );
+}
+
 /// Runs a job and SIGKILLs it after `after`.
 fn run_and_kill(command: &mut Command, after: Duration) {
     let mut child = command

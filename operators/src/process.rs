@@ -169,6 +169,7 @@ where
     where
         P: ProcessFunction<K, D>,
     {
+        crate::checkpoint::refuse_unsupported("a keyed process function");
         let KeyedStream { stream, key } = self;
         let scope = stream.scope();
         let peers = scope.peers();

@@ -84,3 +84,15 @@ impl Checkpointing {
         self.restored.as_ref().map(|r| r.checkpoint)
     }
 }
+
+/// Refuses to build an operator that cannot be checkpointed yet in a job
+/// that takes checkpoints: recovering it without its state would be wrong.
+pub fn refuse_unsupported(operator: &str) {
+    if let Some(ctx) = crate::Context::current() {
+        if ctx.checkpointing().is_some() {
+            ctx.fail(format!(
+                "{operator} cannot be checkpointed yet: run this job without --checkpoint-dir"
+            ));
+        }
+    }
+}

@@ -68,6 +68,7 @@ impl<'scope, D1: ExchangeData + Clone, F1> IntervalJoin<'scope, D1, F1>
         O: 'static,
         J: Fn(&K, &D1, &D2) -> O + 'static,
     {
+        crate::checkpoint::refuse_unsupported("the interval join");
         let scope = self.stream.scope();
         let peers = scope.peers();
         let (key1, key2) = (self.key.clone(), other.key.clone());

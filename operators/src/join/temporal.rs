@@ -64,6 +64,7 @@ impl<'scope, D: ExchangeData, F> TemporalJoin<'scope, D, F> for KeyedStream<'sco
         O: 'static,
         J: Fn(&K, &D, Option<&V>) -> O + 'static,
     {
+        crate::checkpoint::refuse_unsupported("the temporal join");
         let scope = self.stream.scope();
         let peers = scope.peers();
         let (probe_key, table_key) = (self.key.clone(), table.key.clone());

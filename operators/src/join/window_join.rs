@@ -55,6 +55,7 @@ impl<'scope, D1: ExchangeData + Clone, F1> WindowJoin<'scope, D1, F1>
         J: Fn(&K, &Window, &D1, &D2) -> O + 'static,
     {
         assert!(!assigner.merging(), "window joins need non-merging windows");
+        crate::checkpoint::refuse_unsupported("the window join");
         let scope = self.stream.scope();
         let peers = scope.peers();
         let (key1, key2) = (self.key.clone(), other.key.clone());

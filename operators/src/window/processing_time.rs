@@ -45,6 +45,7 @@ where
         A: Aggregate<D>,
         A::Out: Clone + PartialEq,
     {
+        crate::checkpoint::refuse_unsupported("a processing-time window");
         let KeyedStream { stream, key } = self;
         let scope = stream.scope();
         let peers = scope.peers();
