@@ -80,6 +80,67 @@ fn main() {
         }
     }
     println!();
+    println!("q5 (-w 1) with checkpoints every second, beside the same run without:");
+    println!();
+    println!("| run | wall s | CPU s | events/CPU-s | peak RSS MiB | checkpoints | mean duration ms | mean size KiB |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let plain = measure(
+        Command::new(&example)
+            .args(["--query", "q5", "--events", &events.to_string(), "--output"])
+            .arg(out.path().join("q5-plain")),
+    );
+    let checkpoints = out.path().join("ck");
+    let checkpointed = measure(
+        Command::new(&example)
+            .args([
+                "--query",
+                "q5",
+                "--events",
+                &events.to_string(),
+                "--retain-checkpoints",
+                "1000",
+                "--checkpoint-interval",
+                "1s",
+                "--output",
+            ])
+            .arg(out.path().join("q5-ck"))
+            .arg("--checkpoint-dir")
+            .arg(&checkpoints),
+    );
+    let (count, duration, size) = checkpoint_stats(&checkpoints);
+    for (name, m) in [
+        ("no checkpoints", &plain),
+        ("checkpoint every 1 s", &checkpointed),
+    ] {
+        println!(
+            "| {name} | {:.2} | {:.2} | {:.2} M | {:.0} | {} | {} | {} |",
+            m.wall,
+            m.cpu,
+            events as f64 / m.cpu / 1e6,
+            m.peak_rss_kib as f64 / 1024.0,
+            if name.starts_with("no") {
+                "-".to_string()
+            } else {
+                count.to_string()
+            },
+            if name.starts_with("no") {
+                "-".to_string()
+            } else {
+                format!("{duration:.0}")
+            },
+            if name.starts_with("no") {
+                "-".to_string()
+            } else {
+                format!("{:.0}", size / 1024.0)
+            },
+        );
+    }
+    println!();
+    println!(
+        "Checkpoint overhead: {:+.1}% CPU",
+        100.0 * (checkpointed.cpu / plain.cpu - 1.0)
+    );
+    println!();
     println!("Peak RSS of q5 (-w 1) as the input grows:");
     println!();
     println!("| events | peak RSS MiB |");
@@ -144,6 +205,25 @@ fn measure(command: &mut Command) -> Measurement {
         cpu: seconds(usage.ru_utime) + seconds(usage.ru_stime),
         peak_rss_kib: usage.ru_maxrss,
     }
+}
+
+/// Count, mean duration (ms) and mean size (bytes) of the complete checkpoints under `root`.
+fn checkpoint_stats(root: &Path) -> (usize, f64, f64) {
+    let (mut count, mut duration, mut size) = (0usize, 0f64, 0f64);
+    for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        let manifest = entry.path().join("MANIFEST");
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
+        let json: serde_json::Value = serde_json::from_str(&text).expect("manifest JSON");
+        count += 1;
+        duration += json["duration_ms"].as_f64().unwrap_or(0.0);
+        size += json["parts"].as_array().map_or(0.0, |parts| {
+            parts.iter().map(|p| p[1].as_f64().unwrap_or(0.0)).sum()
+        });
+    }
+    let n = count.max(1) as f64;
+    (count, duration / n, size / n)
 }
 
 fn cores() -> usize {

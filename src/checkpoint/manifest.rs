@@ -28,6 +28,9 @@ pub struct Manifest {
     pub parts: Vec<(String, u64)>,
     /// When it completed (ms since the epoch, wall clock).
     pub completed_ms: u64,
+    /// Milliseconds from its announcement to its completion.
+    #[serde(default)]
+    pub duration_ms: u64,
 }
 
 /// The directory of checkpoint `c`.

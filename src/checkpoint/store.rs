@@ -120,6 +120,11 @@ impl DirStore {
                 completed_ms: SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_millis() as u64),
+                duration_ms: checkpointing
+                    .coordinator
+                    .borrow()
+                    .age(c)
+                    .map_or(0, |d| d.as_millis() as u64),
             }
             .write(&dir)?;
             tracing::info!(

@@ -31,6 +31,8 @@ pub struct Coordinator {
     interval: Duration,
     last: Instant,
     announced: Vec<EventTime>,
+    /// When each announcement was made, for checkpoint durations.
+    announced_at: BTreeMap<EventTime, Instant>,
     requested: bool,
     done: bool,
     /// Uncapped watermarks of this worker's sources, by source.
@@ -49,6 +51,7 @@ impl Coordinator {
             interval,
             last: Instant::now(),
             announced: Vec::new(),
+            announced_at: BTreeMap::new(),
             requested: false,
             done: false,
             desired: BTreeMap::new(),
@@ -64,6 +67,11 @@ impl Coordinator {
     /// Every checkpoint announced so far, oldest first.
     pub fn announced(&self) -> &[EventTime] {
         &self.announced
+    }
+
+    /// How long ago checkpoint `c` was announced.
+    pub fn age(&self, c: EventTime) -> Option<Duration> {
+        self.announced_at.get(&c).map(Instant::elapsed)
     }
 
     /// Whether the control streams have ended.
@@ -116,6 +124,7 @@ impl Coordinator {
         let due = self.requested || self.last.elapsed() >= self.interval;
         if due && self.announced.last() != Some(&self.t) {
             self.announced.push(self.t);
+            self.announced_at.insert(self.t, Instant::now());
             self.last = Instant::now();
             self.requested = false;
         }
