@@ -4,9 +4,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
-use common::{assert_rows_eq, example, read_rows, run_ok};
+use common::{assert_rows_eq, example, kill_randomly, read_rows, run_ok, tidewater, Rng};
 
 /// (card, amount, time), times within the default 2 s watermark bound.
 fn transactions(n: usize) -> Vec<(u64, u64, u64)> {
@@ -78,4 +78,48 @@ fn alerts_match_the_oracle() {
         );
         assert_rows_eq(&read_rows(&output), &want, &format!("-w {workers}"));
     }
+}
+
+#[test]
+fn checkpointed_process_function_survives_random_sigkills() {
+    let mut rng = Rng::new();
+    let dir = tempfile::tempdir().unwrap();
+    let txns = transactions(20_000);
+    let input = dir.path().join("txns.csv");
+    let text: String = txns
+        .iter()
+        .map(|(c, a, t)| format!("{c},{a},{t}\n"))
+        .collect();
+    std::fs::write(&input, text).unwrap();
+    let output = dir.path().join("alerts.csv");
+    let launcher = Command::new(tidewater())
+        .args([
+            "launch",
+            "-n",
+            "2",
+            "--max-restarts",
+            "10",
+            "--restart-delay",
+            "100ms",
+            "--",
+        ])
+        .arg(example("fraud"))
+        .args(["--sorted", "--rate", "8000", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .arg("--checkpoint-dir")
+        .arg(dir.path().join("ck"))
+        .args(["--checkpoint-interval", "200ms"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let result = kill_randomly(launcher, 3, &mut rng);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    assert_rows_eq(&read_rows(&output), &oracle(&txns), "after kills");
 }

@@ -7,49 +7,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use common::{
-    assert_rows_eq, example, generate_bids, oracle, read_bids, read_rows, run_ok, tidewater,
+    assert_rows_eq, example, generate_bids, kill_randomly, oracle, read_bids, read_rows, run_ok,
+    sigkill, tidewater, Rng,
 };
-
-/// A small xorshift generator; the seed is printed for reproduction.
-struct Rng(u64);
-
-impl Rng {
-    fn new() -> Rng {
-        let seed = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64
-            | 1;
-        eprintln!("random seed {seed}");
-        Rng(seed)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
-fn children(pid: u32) -> Vec<i32> {
-    let path = format!("/proc/{pid}/task/{pid}/children");
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect()
-}
-
-fn sigkill(pid: i32) {
-    // SAFETY: sends a signal to a process of our own.
-    unsafe {
-        libc::kill(pid, libc::SIGKILL);
-    }
-}
 
 fn bid_windows(input: &Path, output: &Path, checkpoints: &Path, query: &str) -> Vec<String> {
     let mut args: Vec<String> = vec![
@@ -63,27 +27,6 @@ fn bid_windows(input: &Path, output: &Path, checkpoints: &Path, query: &str) -> 
     args.extend(["--checkpoint-dir".into(), checkpoints.display().to_string()]);
     args.extend(["--checkpoint-interval".into(), "200ms".into()]);
     args
-}
-
-/// Kills the job's processes (the launcher's children) `kills` times at
-/// random moments, then waits for the launcher.
-fn kill_randomly(mut launcher: Child, kills: usize, rng: &mut Rng) -> std::process::Output {
-    let mut done = 0;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while done < kills && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(400 + rng.below(800)));
-        if launcher.try_wait().unwrap().is_some() {
-            break;
-        }
-        let kids = children(launcher.id());
-        if kids.is_empty() {
-            continue; // between restarts
-        }
-        sigkill(kids[rng.below(kids.len() as u64) as usize]);
-        done += 1;
-    }
-    assert_eq!(done, kills, "the job ended before all kills");
-    launcher.wait_with_output().unwrap()
 }
 
 #[test]

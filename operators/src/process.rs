@@ -15,15 +15,18 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hash;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder;
-use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::ExchangeData;
 
-use crate::keyed::worker_for_key;
+use crate::checkpoint::part::{decode, encode};
+use crate::checkpoint::{Barrier, Part, Step};
+use crate::keyed::{key_group, worker_for_group, worker_for_key};
 use crate::window::KeyedStream;
-use crate::{EventStream, EventTime};
+use crate::{Context, EventStream, EventTime};
 
 /// What a [`ProcessFunction`] can do while it handles a record or a timer.
 pub struct ProcessContext<'a, K, O, S> {
@@ -93,9 +96,9 @@ impl<K: Ord + Clone, O, S> ProcessContext<'_, K, O, S> {
 /// A keyed, event-driven computation with per-key state of type `State`.
 pub trait ProcessFunction<K, D>: 'static {
     /// Per-key state (a value, a list, a map, a struct of them), created by
-    /// `Default` on a key's first record and dropped by setting it back to
-    /// the default... or after the TTL.
-    type State: Default + 'static;
+    /// `Default` on a key's first record and dropped after the TTL;
+    /// serializable, as checkpoints hold it.
+    type State: Default + ExchangeData;
     /// Main output records.
     type Out: 'static;
     /// Side output records.
@@ -145,15 +148,246 @@ fn wall_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+#[derive(Serialize, Deserialize)]
 struct Keyed<S> {
     state: S,
     /// Event time of the key's last record, for the TTL.
     touched: EventTime,
 }
 
+/// Everything one key holds, as written to a checkpoint.
+#[derive(Serialize, Deserialize)]
+struct KeyImage<K, D, S> {
+    key: K,
+    keyed: Option<Keyed<S>>,
+    pending: Vec<(EventTime, D)>,
+    event_timers: Vec<EventTime>,
+    processing_timers: Vec<u64>,
+    ttl: Option<EventTime>,
+}
+
+/// The state of one worker's process operator.
+struct ProcessState<K, D, S> {
+    pending: BTreeMap<EventTime, Vec<(K, D)>>,
+    states: HashMap<K, Keyed<S>>,
+    timers: Timers<K>,
+    ttl: BTreeSet<(EventTime, K)>,
+    state_ttl_ms: Option<u64>,
+}
+
+impl<K, D, S> ProcessState<K, D, S>
+where
+    K: ExchangeData + Hash + Ord + Clone,
+    D: ExchangeData + Ord,
+    S: ExchangeData + Default,
+{
+    /// Handles records and timers in time order while their time is below
+    /// `limit` (`None`: all of them).
+    fn run<P>(
+        &mut self,
+        limit: Option<EventTime>,
+        floor: EventTime,
+        function: &mut P,
+        outs: &mut Vec<(P::Out, EventTime)>,
+        sides: &mut Vec<(P::Side, EventTime)>,
+    ) where
+        P: ProcessFunction<K, D, State = S>,
+    {
+        let ready = |t: EventTime| limit.is_none_or(|l| t < l);
+        let mut watermark = floor;
+        loop {
+            // The next thing in time: records first, then timers.
+            let next_record = self
+                .pending
+                .first_key_value()
+                .map(|(t, _)| *t)
+                .filter(|t| ready(*t));
+            let next_timer = self
+                .timers
+                .event
+                .first()
+                .map(|(t, _)| *t)
+                .filter(|t| ready(*t));
+            let next_ttl = self.ttl.first().map(|(t, _)| *t).filter(|t| ready(*t));
+            let Some(now) = [next_record, next_timer, next_ttl]
+                .into_iter()
+                .flatten()
+                .min()
+            else {
+                break;
+            };
+            watermark = watermark.max(now);
+            if next_record == Some(now) {
+                let mut batch = self.pending.remove(&now).unwrap_or_default();
+                batch.sort();
+                for (k, record) in batch {
+                    let entry = self.states.entry(k.clone()).or_insert_with(|| Keyed {
+                        state: S::default(),
+                        touched: now,
+                    });
+                    if let Some(ttl_ms) = self.state_ttl_ms {
+                        self.ttl
+                            .remove(&(entry.touched.saturating_add(ttl_ms), k.clone()));
+                        self.ttl.insert((now.saturating_add(ttl_ms), k.clone()));
+                    }
+                    entry.touched = now;
+                    let mut ctx = ProcessContext {
+                        key: &k,
+                        time: now,
+                        watermark,
+                        out: outs,
+                        side: sides,
+                        timers: &mut self.timers,
+                    };
+                    function.process(record, &mut entry.state, &mut ctx);
+                }
+            } else if next_timer == Some(now) {
+                let (_, k) = self.timers.event.pop_first().expect("a timer");
+                let entry = self.states.entry(k.clone()).or_insert_with(|| Keyed {
+                    state: S::default(),
+                    touched: now,
+                });
+                let mut ctx = ProcessContext {
+                    key: &k,
+                    time: now,
+                    watermark,
+                    out: outs,
+                    side: sides,
+                    timers: &mut self.timers,
+                };
+                function.on_timer(&mut entry.state, &mut ctx);
+            } else {
+                let (_, k) = self.ttl.pop_first().expect("a ttl");
+                self.states.remove(&k);
+            }
+        }
+    }
+
+    /// Fires the processing-time timers that are due; outputs at `time`.
+    fn run_processing<P>(
+        &mut self,
+        time: EventTime,
+        function: &mut P,
+        outs: &mut Vec<(P::Out, EventTime)>,
+        sides: &mut Vec<(P::Side, EventTime)>,
+    ) where
+        P: ProcessFunction<K, D, State = S>,
+    {
+        let now_ms = wall_ms();
+        while self
+            .timers
+            .processing
+            .first()
+            .is_some_and(|(at, _)| *at <= now_ms)
+        {
+            let (_, k) = self.timers.processing.pop_first().expect("a timer");
+            let entry = self.states.entry(k.clone()).or_insert_with(|| Keyed {
+                state: S::default(),
+                touched: time,
+            });
+            let mut ctx = ProcessContext {
+                key: &k,
+                time,
+                watermark: time,
+                out: outs,
+                side: sides,
+                timers: &mut self.timers,
+            };
+            function.on_processing_timer(&mut entry.state, &mut ctx);
+        }
+    }
+
+    /// The least time of a pending record or event-time timer.
+    fn oldest(&self) -> Option<EventTime> {
+        [
+            self.pending.first_key_value().map(|(t, _)| *t),
+            self.timers.event.first().map(|(t, _)| *t),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Every key's state, pending records and timers, per key group.
+    fn snapshot(&self) -> Vec<(u64, Vec<u8>)>
+    where
+        D: Clone,
+        S: Clone,
+    {
+        fn image<'a, K: Ord + Clone, D, S>(
+            keys: &'a mut BTreeMap<K, KeyImage<K, D, S>>,
+            k: &K,
+        ) -> &'a mut KeyImage<K, D, S> {
+            keys.entry(k.clone()).or_insert_with(|| KeyImage {
+                key: k.clone(),
+                keyed: None,
+                pending: Vec::new(),
+                event_timers: Vec::new(),
+                processing_timers: Vec::new(),
+                ttl: None,
+            })
+        }
+        let mut keys: BTreeMap<K, KeyImage<K, D, S>> = BTreeMap::new();
+        for (k, keyed) in &self.states {
+            image(&mut keys, k).keyed = Some(Keyed {
+                state: keyed.state.clone(),
+                touched: keyed.touched,
+            });
+        }
+        for (t, records) in &self.pending {
+            for (k, d) in records {
+                image(&mut keys, k).pending.push((*t, d.clone()));
+            }
+        }
+        for (t, k) in &self.timers.event {
+            image(&mut keys, k).event_timers.push(*t);
+        }
+        for (at, k) in &self.timers.processing {
+            image(&mut keys, k).processing_timers.push(*at);
+        }
+        for (t, k) in &self.ttl {
+            image(&mut keys, k).ttl = Some(*t);
+        }
+        let mut groups: BTreeMap<u64, Vec<KeyImage<K, D, S>>> = BTreeMap::new();
+        for (k, img) in keys {
+            groups.entry(key_group(&k)).or_default().push(img);
+        }
+        groups
+            .into_iter()
+            .map(|(g, images)| (g, encode(&images)))
+            .collect()
+    }
+
+    /// Adds one key group's keys from a snapshot.
+    fn restore_group(&mut self, bytes: &[u8]) -> Result<(), crate::checkpoint::PartError> {
+        let images: Vec<KeyImage<K, D, S>> = decode(bytes)?;
+        for img in images {
+            if let Some(keyed) = img.keyed {
+                self.states.insert(img.key.clone(), keyed);
+            }
+            for (t, d) in img.pending {
+                self.pending
+                    .entry(t)
+                    .or_default()
+                    .push((img.key.clone(), d));
+            }
+            for t in img.event_timers {
+                self.timers.event.insert((t, img.key.clone()));
+            }
+            for at in img.processing_timers {
+                self.timers.processing.insert((at, img.key.clone()));
+            }
+            if let Some(t) = img.ttl {
+                self.ttl.insert((t, img.key.clone()));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl<'scope, D, K, F> KeyedStream<'scope, D, F>
 where
-    D: ExchangeData + Ord,
+    D: ExchangeData + Ord + Clone,
     K: ExchangeData + Hash + Ord + Clone,
     F: Fn(&D) -> K + Clone + 'static,
 {
@@ -161,6 +395,8 @@ where
     ///
     /// `state_ttl_ms`: a key's state is dropped once the watermark is this far
     /// past the key's last record (`None`: kept until the function resets it).
+    /// With checkpoints, per-key state, pending records and timers are
+    /// written per key group.
     pub fn process<P>(
         self,
         state_ttl_ms: Option<u64>,
@@ -168,128 +404,116 @@ where
     ) -> ProcessOutput<'scope, P::Out, P::Side>
     where
         P: ProcessFunction<K, D>,
+        P::State: Clone,
     {
-        crate::checkpoint::refuse_unsupported("a keyed process function");
         let KeyedStream { stream, key } = self;
         let scope = stream.scope();
-        let peers = scope.peers();
+        let (index, peers) = (scope.index(), scope.peers());
         let route = key.clone();
         let pact =
             Exchange::new(move |(data, _): &(D, EventTime)| worker_for_key(&route(data), peers));
+        let ctx = Context::current();
+        let checkpointing = ctx.as_ref().and_then(|c| c.checkpointing().cloned());
+        let control = ctx.as_ref().and_then(|c| c.control(scope));
+        let name = checkpointing.as_ref().map(|c| c.register("process"));
         let mut builder = OperatorBuilder::new("Process".to_owned(), scope);
         let info = builder.operator_info();
         let activator = scope.activator_for(info.address);
         let mut input = builder.new_input(stream, pact);
+        let mut control_input = control.map(|c| builder.new_input(c, Pipeline));
         let (out, output) = builder.new_output::<Vec<(P::Out, EventTime)>>();
         let (side_out, side) = builder.new_output::<Vec<(P::Side, EventTime)>>();
         let mut out = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(out);
         let mut side_out = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(side_out);
 
-        builder.build(move |capabilities| {
-            let mut capabilities = Some(capabilities);
-            let mut pending: BTreeMap<EventTime, Vec<(K, D)>> = BTreeMap::new();
-            let mut states: HashMap<K, Keyed<P::State>> = HashMap::new();
-            let mut timers = Timers {
-                event: BTreeSet::new(),
-                processing: BTreeSet::new(),
+        builder.build(move |mut caps| {
+            let mut st: ProcessState<K, D, P::State> = ProcessState {
+                pending: BTreeMap::new(),
+                states: HashMap::new(),
+                timers: Timers {
+                    event: BTreeSet::new(),
+                    processing: BTreeSet::new(),
+                },
+                ttl: BTreeSet::new(),
+                state_ttl_ms,
             };
-            let mut ttl: BTreeSet<(EventTime, K)> = BTreeSet::new();
+            if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
+                if let Some(c) = checkpointing.restored_at() {
+                    for part in checkpointing.restored_parts(name) {
+                        for (group, bytes) in &part.groups {
+                            if worker_for_group(*group, peers) == index as u64 {
+                                st.restore_group(bytes)
+                                    .expect("a verified checkpoint part decodes");
+                            }
+                        }
+                    }
+                    for cap in caps.iter_mut() {
+                        cap.downgrade(&c);
+                    }
+                }
+            }
+            let mut capabilities = Some(caps);
+            let mut barrier: Barrier<Vec<(D, EventTime)>> = Barrier::default();
             let (mut outs, mut sides) = (Vec::new(), Vec::new());
             move |frontiers| {
-                input.for_each(|_, data| {
-                    for (record, time) in data.drain(..) {
-                        pending
+                if let Some(control) = control_input.as_mut() {
+                    control.for_each(|_, data| data.drain(..).for_each(|c| barrier.announce(c)));
+                }
+                let control_frontier = frontiers.get(1).and_then(|f| f.frontier().first().copied());
+                let data_frontier = frontiers[0].frontier().first().copied();
+                let accept = |st: &mut ProcessState<K, D, P::State>, batch: Vec<(D, EventTime)>| {
+                    for (record, time) in batch {
+                        st.pending
                             .entry(time)
                             .or_default()
                             .push((key(&record), record));
                     }
+                };
+                input.for_each(|cap, data| {
+                    let time = *cap.least().expect("a message under a capability");
+                    if let Some(batch) =
+                        barrier.accept(time, std::mem::take(data), control_frontier)
+                    {
+                        accept(&mut st, batch);
+                    }
                 });
                 let Some(caps) = capabilities.as_mut() else {
+                    for step in barrier.steps(None, None) {
+                        if let (Step::Snapshot(c), Some(checkpointing), Some(name)) =
+                            (step, &checkpointing, &name)
+                        {
+                            let part = Part {
+                                worker: index,
+                                peers,
+                                groups: Vec::new(),
+                                global: encode(&c),
+                            };
+                            checkpointing.store.write_part(c, name, part);
+                        }
+                    }
                     return;
                 };
-                let frontier = frontiers[0].frontier().first().copied();
-                let ready = |t: EventTime| frontier.is_none_or(|f| t < f);
-                let mut watermark = *caps[0].time();
-                loop {
-                    // The next thing in time: records first, then timers.
-                    let next_record = pending
-                        .first_key_value()
-                        .map(|(t, _)| *t)
-                        .filter(|t| ready(*t));
-                    let next_timer = timers.event.first().map(|(t, _)| *t).filter(|t| ready(*t));
-                    let next_ttl = ttl.first().map(|(t, _)| *t).filter(|t| ready(*t));
-                    let Some(now) = [next_record, next_timer, next_ttl]
-                        .into_iter()
-                        .flatten()
-                        .min()
-                    else {
-                        break;
-                    };
-                    watermark = watermark.max(now);
-                    if next_record == Some(now) {
-                        let mut batch = pending.remove(&now).unwrap_or_default();
-                        batch.sort();
-                        for (k, record) in batch {
-                            let entry = states.entry(k.clone()).or_insert_with(|| Keyed {
-                                state: P::State::default(),
-                                touched: now,
-                            });
-                            if let Some(ttl_ms) = state_ttl_ms {
-                                ttl.remove(&(entry.touched.saturating_add(ttl_ms), k.clone()));
-                                ttl.insert((now.saturating_add(ttl_ms), k.clone()));
+                let floor = *caps[0].time();
+                for step in barrier.steps(data_frontier, control_frontier) {
+                    match step {
+                        Step::Data(batches) => batches.into_iter().for_each(|b| accept(&mut st, b)),
+                        Step::Snapshot(c) => {
+                            st.run(Some(c), floor, &mut function, &mut outs, &mut sides);
+                            if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
+                                let part = Part {
+                                    worker: index,
+                                    peers,
+                                    groups: st.snapshot(),
+                                    global: encode(&c),
+                                };
+                                checkpointing.store.write_part(c, name, part);
                             }
-                            entry.touched = now;
-                            let mut ctx = ProcessContext {
-                                key: &k,
-                                time: now,
-                                watermark,
-                                out: &mut outs,
-                                side: &mut sides,
-                                timers: &mut timers,
-                            };
-                            function.process(record, &mut entry.state, &mut ctx);
                         }
-                    } else if next_timer == Some(now) {
-                        let (_, k) = timers.event.pop_first().expect("a timer");
-                        let entry = states.entry(k.clone()).or_insert_with(|| Keyed {
-                            state: P::State::default(),
-                            touched: now,
-                        });
-                        let mut ctx = ProcessContext {
-                            key: &k,
-                            time: now,
-                            watermark,
-                            out: &mut outs,
-                            side: &mut sides,
-                            timers: &mut timers,
-                        };
-                        function.on_timer(&mut entry.state, &mut ctx);
-                    } else {
-                        let (_, k) = ttl.pop_first().expect("a ttl");
-                        states.remove(&k);
                     }
                 }
-                let now_ms = wall_ms();
-                while timers
-                    .processing
-                    .first()
-                    .is_some_and(|(at, _)| *at <= now_ms)
-                {
-                    let (_, k) = timers.processing.pop_first().expect("a timer");
-                    let entry = states.entry(k.clone()).or_insert_with(|| Keyed {
-                        state: P::State::default(),
-                        touched: watermark,
-                    });
-                    let mut ctx = ProcessContext {
-                        key: &k,
-                        time: watermark,
-                        watermark,
-                        out: &mut outs,
-                        side: &mut sides,
-                        timers: &mut timers,
-                    };
-                    function.on_processing_timer(&mut entry.state, &mut ctx);
-                }
+                let frontier = barrier.frontier(data_frontier, control_frontier);
+                st.run(frontier, floor, &mut function, &mut outs, &mut sides);
+                st.run_processing(floor, &mut function, &mut outs, &mut sides);
                 if !outs.is_empty() {
                     out.activate()
                         .session(&caps[0])
@@ -302,22 +526,15 @@ where
                         .give_iterator(sides.drain(..));
                 }
                 // Hold the capability at the oldest pending record or timer.
-                let hold = [
-                    frontier,
-                    pending.first_key_value().map(|(t, _)| *t),
-                    timers.event.first().map(|(t, _)| *t),
-                ]
-                .into_iter()
-                .flatten()
-                .min();
-                match hold {
+                match [frontier, st.oldest()].into_iter().flatten().min() {
                     Some(t) => {
                         for cap in caps.iter_mut() {
                             cap.downgrade(&t.max(*cap.time()));
                         }
-                        if let Some((at, _)) = timers.processing.first() {
-                            activator
-                                .activate_after(Duration::from_millis(at.saturating_sub(now_ms)));
+                        if let Some((at, _)) = st.timers.processing.first() {
+                            activator.activate_after(Duration::from_millis(
+                                at.saturating_sub(wall_ms()),
+                            ));
                         }
                     }
                     None => capabilities = None,
