@@ -85,14 +85,41 @@ impl Checkpointing {
     }
 }
 
-/// Refuses to build an operator that cannot be checkpointed yet in a job
-/// that takes checkpoints: recovering it without its state would be wrong.
-pub fn refuse_unsupported(operator: &str) {
-    if let Some(ctx) = crate::Context::current() {
-        if ctx.checkpointing().is_some() {
-            ctx.fail(format!(
-                "{operator} cannot be checkpointed yet: run this job without --checkpoint-dir"
-            ));
+/// Encodes keyed entries per key group, for a part's `groups`.
+pub fn by_key_group<K, V, I>(entries: I) -> Vec<(u64, Vec<u8>)>
+where
+    K: std::hash::Hash + serde::Serialize,
+    V: serde::Serialize,
+    I: IntoIterator<Item = (K, V)>,
+{
+    let mut groups: BTreeMap<u64, Vec<(K, V)>> = BTreeMap::new();
+    for (k, v) in entries {
+        groups.entry(crate::key_group(&k)).or_default().push((k, v));
+    }
+    groups
+        .into_iter()
+        .map(|(g, entries)| (g, part::encode(&entries)))
+        .collect()
+}
+
+/// The keyed entries of the key groups worker `index` of `peers` owns, from
+/// restored parts written with [`by_key_group`].
+pub fn owned_entries<K, V>(
+    parts: &[Part],
+    index: usize,
+    peers: usize,
+) -> Result<Vec<(K, V)>, PartError>
+where
+    K: serde::de::DeserializeOwned,
+    V: serde::de::DeserializeOwned,
+{
+    let mut out = Vec::new();
+    for part in parts {
+        for (group, bytes) in &part.groups {
+            if crate::keyed::worker_for_group(*group, peers) == index as u64 {
+                out.extend(part::decode::<Vec<(K, V)>>(bytes)?);
+            }
         }
     }
+    Ok(out)
 }

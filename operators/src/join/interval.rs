@@ -5,13 +5,34 @@ use std::collections::HashMap;
 use std::hash::Hash;
 
 use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::ExchangeData;
 
-use super::by_key;
+use super::{by_key, write_empty_parts, Side};
+use crate::checkpoint::{by_key_group, owned_entries, Barrier, Part, Step};
 use crate::window::KeyedStream;
-use crate::{EventStream, EventTime};
+use crate::{Context, EventStream, EventTime};
+
+/// Per key, the buffered records of each side with their times.
+type Buffers<K, D1, D2> = HashMap<K, (Vec<(D1, EventTime)>, Vec<(D2, EventTime)>)>;
+
+/// Drops what can no longer match: an `a` once no `b` at or below
+/// `ta + upper` can come, a `b` once no `a` at or below `tb - lower` can.
+fn evict<K, D1, D2>(
+    sides: &mut Buffers<K, D1, D2>,
+    f1: Option<EventTime>,
+    f2: Option<EventTime>,
+    lower: i64,
+    upper: i64,
+) {
+    sides.retain(|_, (lefts, rights)| {
+        lefts.retain(|(_, ta)| f2.is_some_and(|f| (*ta as i128 + upper as i128) >= f as i128));
+        rights.retain(|(_, tb)| f1.is_some_and(|f| (*tb as i128 - lower as i128) >= f as i128));
+        !lefts.is_empty() || !rights.is_empty()
+    });
+}
 
 /// Interval joins of keyed streams.
 pub trait IntervalJoin<'scope, D1, F1> {
@@ -68,72 +89,127 @@ impl<'scope, D1: ExchangeData + Clone, F1> IntervalJoin<'scope, D1, F1>
         O: 'static,
         J: Fn(&K, &D1, &D2) -> O + 'static,
     {
-        crate::checkpoint::refuse_unsupported("the interval join");
         let scope = self.stream.scope();
-        let peers = scope.peers();
+        let (index, peers) = (scope.index(), scope.peers());
         let (key1, key2) = (self.key.clone(), other.key.clone());
+        let ctx = Context::current();
+        let checkpointing = ctx.as_ref().and_then(|c| c.checkpointing().cloned());
+        let control = ctx.as_ref().and_then(|c| c.control(scope));
+        let name = checkpointing.as_ref().map(|c| c.register("interval-join"));
         let mut builder = OperatorBuilder::new("IntervalJoin".to_owned(), scope);
         let mut input1 = builder.new_input(self.stream, by_key(self.key, peers));
         let mut input2 = builder.new_input(other.stream, by_key(other.key, peers));
+        let mut control_input = control.map(|c| builder.new_input(c, Pipeline));
         let (output, stream) = builder.new_output::<Vec<(O, EventTime)>>();
         let mut output = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(output);
         builder.build(move |mut capabilities| {
+            let mut sides: Buffers<K, D1, D2> = HashMap::new();
+            if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
+                if let Some(c) = checkpointing.restored_at() {
+                    let parts = checkpointing.restored_parts(name);
+                    sides.extend(
+                        owned_entries(parts, index, peers)
+                            .expect("a verified checkpoint part decodes"),
+                    );
+                    capabilities.iter_mut().for_each(|cap| cap.downgrade(&c));
+                }
+            }
             let mut capability = capabilities.pop();
-            let mut lefts: HashMap<K, Vec<(D1, EventTime)>> = HashMap::new();
-            let mut rights: HashMap<K, Vec<(D2, EventTime)>> = HashMap::new();
+            let mut barrier: Barrier<Side<(D1, EventTime), (D2, EventTime)>> = Barrier::default();
             let in_range = move |ta: EventTime, tb: EventTime| {
                 let d = tb as i128 - ta as i128;
                 d >= lower as i128 && d <= upper as i128
             };
             move |frontiers| {
+                if let Some(control) = control_input.as_mut() {
+                    control.for_each(|_, data| data.drain(..).for_each(|c| barrier.announce(c)));
+                }
+                let control_frontier = frontiers.get(2).and_then(|f| f.frontier().first().copied());
+                let f1 = frontiers[0].frontier().first().copied();
+                let f2 = frontiers[1].frontier().first().copied();
                 let Some(cap) = capability.as_mut() else {
                     input1.for_each(|_, _| {});
                     input2.for_each(|_, _| {});
+                    write_empty_parts(&mut barrier, &checkpointing, &name, index, peers);
                     return;
                 };
-                {
-                    let mut output = output.activate();
-                    let mut session = output.session(cap);
-                    input1.for_each(|_, data| {
-                        for (a, ta) in data.drain(..) {
-                            let k = key1(&a);
-                            for (b, tb) in rights.get(&k).into_iter().flatten() {
-                                if in_range(ta, *tb) {
-                                    session.give((join(&k, &a, b), ta.max(*tb)));
+                let mut output = output.activate();
+                let mut session = output.session(cap);
+                let mut handle =
+                    |side: Side<(D1, EventTime), (D2, EventTime)>,
+                     sides: &mut Buffers<K, D1, D2>| match side {
+                        Side::Left(batch) => {
+                            for (a, ta) in batch {
+                                let k = key1(&a);
+                                let entry = sides.entry(k.clone()).or_default();
+                                for (b, tb) in &entry.1 {
+                                    if in_range(ta, *tb) {
+                                        session.give((join(&k, &a, b), ta.max(*tb)));
+                                    }
                                 }
+                                entry.0.push((a, ta));
                             }
-                            lefts.entry(k).or_default().push((a, ta));
                         }
-                    });
-                    input2.for_each(|_, data| {
-                        for (b, tb) in data.drain(..) {
-                            let k = key2(&b);
-                            for (a, ta) in lefts.get(&k).into_iter().flatten() {
-                                if in_range(*ta, tb) {
-                                    session.give((join(&k, a, &b), (*ta).max(tb)));
+                        Side::Right(batch) => {
+                            for (b, tb) in batch {
+                                let k = key2(&b);
+                                let entry = sides.entry(k.clone()).or_default();
+                                for (a, ta) in &entry.0 {
+                                    if in_range(*ta, tb) {
+                                        session.give((join(&k, a, &b), (*ta).max(tb)));
+                                    }
                                 }
+                                entry.1.push((b, tb));
                             }
-                            rights.entry(k).or_default().push((b, tb));
                         }
-                    });
+                    };
+                input1.for_each(|cap, data| {
+                    let time = *cap.least().expect("a message under a capability");
+                    if let Some(side) =
+                        barrier.accept(time, Side::Left(std::mem::take(data)), control_frontier)
+                    {
+                        handle(side, &mut sides);
+                    }
+                });
+                input2.for_each(|cap, data| {
+                    let time = *cap.least().expect("a message under a capability");
+                    if let Some(side) =
+                        barrier.accept(time, Side::Right(std::mem::take(data)), control_frontier)
+                    {
+                        handle(side, &mut sides);
+                    }
+                });
+                let data = [f1, f2].into_iter().flatten().min();
+                for step in barrier.steps(data, control_frontier) {
+                    match step {
+                        Step::Data(items) => {
+                            items.into_iter().for_each(|side| handle(side, &mut sides))
+                        }
+                        Step::Snapshot(c) => {
+                            evict(&mut sides, Some(c), Some(c), lower, upper);
+                            if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
+                                let groups = by_key_group(sides.iter());
+                                let part = Part {
+                                    worker: index,
+                                    peers,
+                                    groups,
+                                    global: Vec::new(),
+                                };
+                                checkpointing.store.write_part(c, name, part);
+                            }
+                        }
+                    }
                 }
-                let f1 = frontiers[0].frontier().first().copied();
-                let f2 = frontiers[1].frontier().first().copied();
-                // An `a` can still match while some `b` at <= ta + upper may come.
-                lefts.retain(|_, list| {
-                    list.retain(|(_, ta)| {
-                        f2.is_some_and(|f| (*ta as i128 + upper as i128) >= f as i128)
-                    });
-                    !list.is_empty()
-                });
-                rights.retain(|_, list| {
-                    list.retain(|(_, tb)| {
-                        f1.is_some_and(|f| (*tb as i128 - lower as i128) >= f as i128)
-                    });
-                    !list.is_empty()
-                });
+                drop(session);
+                let f1 = barrier.frontier(f1, control_frontier);
+                let f2 = barrier.frontier(f2, control_frontier);
+                evict(&mut sides, f1, f2, lower, upper);
                 match [f1, f2].into_iter().flatten().min() {
-                    Some(f) => cap.downgrade(&f),
+                    Some(f) => {
+                        if f > *cap.time() {
+                            cap.downgrade(&f);
+                        }
+                    }
                     None => capability = None,
                 }
             }

@@ -5,13 +5,18 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 
 use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::ExchangeData;
 
-use super::by_key;
+use super::{by_key, write_empty_parts, Side};
+use crate::checkpoint::{by_key_group, owned_entries, Barrier, Part, Step};
 use crate::window::KeyedStream;
-use crate::{EventStream, EventTime};
+use crate::{Context, EventStream, EventTime};
+
+/// A key's pending probes `(time, probe)` and table versions `(time, version)`.
+type KeyImage<D, V> = (Vec<(EventTime, D)>, Vec<(EventTime, V)>);
 
 /// Temporal lookup joins of a keyed stream against a keyed table of versions.
 pub trait TemporalJoin<'scope, D, F> {
@@ -42,7 +47,7 @@ pub trait TemporalJoin<'scope, D, F> {
         join: J,
     ) -> EventStream<'scope, O>
     where
-        V: ExchangeData + Ord,
+        V: ExchangeData + Ord + Clone,
         FV: Fn(&V) -> K + Clone + 'static,
         K: ExchangeData + Hash + Eq + Clone,
         F: Fn(&D) -> K + Clone + 'static,
@@ -50,65 +55,117 @@ pub trait TemporalJoin<'scope, D, F> {
         J: Fn(&K, &D, Option<&V>) -> O + 'static;
 }
 
-impl<'scope, D: ExchangeData, F> TemporalJoin<'scope, D, F> for KeyedStream<'scope, D, F> {
+impl<'scope, D: ExchangeData + Clone, F> TemporalJoin<'scope, D, F> for KeyedStream<'scope, D, F> {
     fn temporal_join<V, FV, K, O, J>(
         self,
         table: KeyedStream<'scope, V, FV>,
         join: J,
     ) -> EventStream<'scope, O>
     where
-        V: ExchangeData + Ord,
+        V: ExchangeData + Ord + Clone,
         FV: Fn(&V) -> K + Clone + 'static,
         K: ExchangeData + Hash + Eq + Clone,
         F: Fn(&D) -> K + Clone + 'static,
         O: 'static,
         J: Fn(&K, &D, Option<&V>) -> O + 'static,
     {
-        crate::checkpoint::refuse_unsupported("the temporal join");
         let scope = self.stream.scope();
-        let peers = scope.peers();
+        let (index, peers) = (scope.index(), scope.peers());
         let (probe_key, table_key) = (self.key.clone(), table.key.clone());
+        let ctx = Context::current();
+        let checkpointing = ctx.as_ref().and_then(|c| c.checkpointing().cloned());
+        let control = ctx.as_ref().and_then(|c| c.control(scope));
+        let name = checkpointing.as_ref().map(|c| c.register("temporal-join"));
         let mut builder = OperatorBuilder::new("TemporalJoin".to_owned(), scope);
         let mut probes_in = builder.new_input(self.stream, by_key(self.key, peers));
         let mut table_in = builder.new_input(table.stream, by_key(table.key, peers));
+        let mut control_input = control.map(|c| builder.new_input(c, Pipeline));
         let (output, stream) = builder.new_output::<Vec<(O, EventTime)>>();
         let mut output = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(output);
         builder.build(move |mut capabilities| {
-            let mut capability = capabilities.pop();
             let mut probes: BTreeMap<EventTime, Vec<D>> = BTreeMap::new();
             let mut versions: HashMap<K, BTreeMap<EventTime, V>> = HashMap::new();
-            move |frontiers| {
-                probes_in.for_each(|_, data| {
-                    for (probe, time) in data.drain(..) {
-                        probes.entry(time).or_default().push(probe);
-                    }
-                });
-                table_in.for_each(|_, data| {
-                    for (version, time) in data.drain(..) {
-                        let history = versions.entry(table_key(&version)).or_default();
-                        match history.get(&time) {
-                            Some(existing) if *existing >= version => {}
-                            _ => {
-                                history.insert(time, version);
-                            }
+            if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
+                if let Some(c) = checkpointing.restored_at() {
+                    let parts = checkpointing.restored_parts(name);
+                    let entries: Vec<(K, KeyImage<D, V>)> = owned_entries(parts, index, peers)
+                        .expect("a verified checkpoint part decodes");
+                    for (k, (pending, history)) in entries {
+                        for (t, probe) in pending {
+                            probes.entry(t).or_default().push(probe);
                         }
+                        versions.insert(k, history.into_iter().collect());
                     }
-                });
+                    capabilities.iter_mut().for_each(|cap| cap.downgrade(&c));
+                }
+            }
+            let mut capability = capabilities.pop();
+            let mut barrier: Barrier<Side<(D, EventTime), (V, EventTime)>> = Barrier::default();
+            move |frontiers| {
+                if let Some(control) = control_input.as_mut() {
+                    control.for_each(|_, data| data.drain(..).for_each(|c| barrier.announce(c)));
+                }
+                let control_frontier = frontiers.get(2).and_then(|f| f.frontier().first().copied());
+                let probe_frontier = frontiers[0].frontier().first().copied();
+                let table_frontier = frontiers[1].frontier().first().copied();
                 let Some(cap) = capability.as_mut() else {
+                    probes_in.for_each(|_, _| {});
+                    table_in.for_each(|_, _| {});
+                    write_empty_parts(&mut barrier, &checkpointing, &name, index, peers);
                     return;
                 };
-                let table_frontier = table_in_frontier(&frontiers[1]);
-                let ready = match table_frontier {
-                    // probes strictly below the table's watermark are complete
-                    Some(f) => {
-                        let later = probes.split_off(&f);
-                        std::mem::replace(&mut probes, later)
+                let add =
+                    |side: Side<(D, EventTime), (V, EventTime)>,
+                     probes: &mut BTreeMap<EventTime, Vec<D>>,
+                     versions: &mut HashMap<K, BTreeMap<EventTime, V>>| {
+                        match side {
+                            Side::Left(batch) => {
+                                for (probe, time) in batch {
+                                    probes.entry(time).or_default().push(probe);
+                                }
+                            }
+                            Side::Right(batch) => {
+                                for (version, time) in batch {
+                                    let history = versions.entry(table_key(&version)).or_default();
+                                    match history.get(&time) {
+                                        Some(existing) if *existing >= version => {}
+                                        _ => {
+                                            history.insert(time, version);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    };
+                probes_in.for_each(|cap, d| {
+                    let time = *cap.least().expect("a message under a capability");
+                    if let Some(side) =
+                        barrier.accept(time, Side::Left(std::mem::take(d)), control_frontier)
+                    {
+                        add(side, &mut probes, &mut versions);
                     }
-                    None => std::mem::take(&mut probes),
-                };
-                if !ready.is_empty() {
-                    let mut output = output.activate();
-                    let mut session = output.session(cap);
+                });
+                table_in.for_each(|cap, d| {
+                    let time = *cap.least().expect("a message under a capability");
+                    if let Some(side) =
+                        barrier.accept(time, Side::Right(std::mem::take(d)), control_frontier)
+                    {
+                        add(side, &mut probes, &mut versions);
+                    }
+                });
+                let mut output = output.activate();
+                let mut session = output.session(cap);
+                // Probes strictly below `complete` meet their version.
+                let mut answer = |probes: &mut BTreeMap<EventTime, Vec<D>>,
+                                  versions: &HashMap<K, BTreeMap<EventTime, V>>,
+                                  complete: Option<EventTime>| {
+                    let ready = match complete {
+                        Some(f) => {
+                            let later = probes.split_off(&f);
+                            std::mem::replace(probes, later)
+                        }
+                        None => std::mem::take(probes),
+                    };
                     for (time, batch) in ready {
                         for probe in batch {
                             let k = probe_key(&probe);
@@ -119,11 +176,48 @@ impl<'scope, D: ExchangeData, F> TemporalJoin<'scope, D, F> for KeyedStream<'sco
                             session.give((join(&k, &probe, version), time));
                         }
                     }
+                };
+                let data = [probe_frontier, table_frontier].into_iter().flatten().min();
+                for step in barrier.steps(data, control_frontier) {
+                    match step {
+                        Step::Data(items) => items
+                            .into_iter()
+                            .for_each(|side| add(side, &mut probes, &mut versions)),
+                        Step::Snapshot(c) => {
+                            answer(&mut probes, &versions, Some(c));
+                            if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
+                                let mut per_key: HashMap<K, KeyImage<D, V>> = HashMap::new();
+                                for (t, batch) in &probes {
+                                    for probe in batch {
+                                        per_key
+                                            .entry(probe_key(probe))
+                                            .or_default()
+                                            .0
+                                            .push((*t, probe.clone()));
+                                    }
+                                }
+                                for (k, history) in &versions {
+                                    per_key.entry(k.clone()).or_default().1 =
+                                        history.iter().map(|(t, v)| (*t, v.clone())).collect();
+                                }
+                                let part = Part {
+                                    worker: index,
+                                    peers,
+                                    groups: by_key_group(per_key),
+                                    global: Vec::new(),
+                                };
+                                checkpointing.store.write_part(c, name, part);
+                            }
+                        }
+                    }
                 }
+                let table_complete = barrier.frontier(table_frontier, control_frontier);
+                answer(&mut probes, &versions, table_complete);
+                drop(session);
                 // Versions older than the newest one at or below every future
                 // probe's time can no longer be looked up.
-                let probe_frontier = frontiers[0].frontier().first().copied();
-                let horizon = [probe_frontier, probes.first_key_value().map(|(t, _)| *t)]
+                let probe_complete = barrier.frontier(probe_frontier, control_frontier);
+                let horizon = [probe_complete, probes.first_key_value().map(|(t, _)| *t)]
                     .into_iter()
                     .flatten()
                     .min();
@@ -135,20 +229,18 @@ impl<'scope, D: ExchangeData, F> TemporalJoin<'scope, D, F> for KeyedStream<'sco
                         }
                     }
                 }
-                let hold = [horizon, table_frontier].into_iter().flatten().min();
-                match (hold, probe_frontier.is_none() && probes.is_empty()) {
+                let hold = [horizon, table_complete].into_iter().flatten().min();
+                match (hold, probe_complete.is_none() && probes.is_empty()) {
                     (_, true) => capability = None,
-                    (Some(t), false) => cap.downgrade(&t.max(*cap.time())),
+                    (Some(t), false) => {
+                        if t > *cap.time() {
+                            cap.downgrade(&t);
+                        }
+                    }
                     (None, false) => {}
                 }
             }
         });
         stream
     }
-}
-
-fn table_in_frontier(
-    frontier: &timely::progress::frontier::MutableAntichain<EventTime>,
-) -> Option<EventTime> {
-    frontier.frontier().first().copied()
 }

@@ -5,15 +5,20 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 
 use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::ExchangeData;
 
-use super::by_key;
+use super::{by_key, write_empty_parts, Side};
+use crate::checkpoint::{by_key_group, owned_entries, Barrier, Part, Step};
 use crate::window::{KeyedStream, Window, WindowAssigner};
-use crate::{EventStream, EventTime};
+use crate::{Context, EventStream, EventTime};
 
 type Sides<K, D1, D2> = HashMap<K, (Vec<D1>, Vec<D2>)>;
+
+/// One key's windows as a checkpoint holds them: `(window, lefts, rights)`.
+type KeyWindows<D1, D2> = Vec<(Window, Vec<D1>, Vec<D2>)>;
 
 /// Window joins of keyed streams.
 pub trait WindowJoin<'scope, D1, F1> {
@@ -55,59 +60,93 @@ impl<'scope, D1: ExchangeData + Clone, F1> WindowJoin<'scope, D1, F1>
         J: Fn(&K, &Window, &D1, &D2) -> O + 'static,
     {
         assert!(!assigner.merging(), "window joins need non-merging windows");
-        crate::checkpoint::refuse_unsupported("the window join");
         let scope = self.stream.scope();
-        let peers = scope.peers();
+        let (index, peers) = (scope.index(), scope.peers());
         let (key1, key2) = (self.key.clone(), other.key.clone());
+        let ctx = Context::current();
+        let checkpointing = ctx.as_ref().and_then(|c| c.checkpointing().cloned());
+        let control = ctx.as_ref().and_then(|c| c.control(scope));
+        let name = checkpointing.as_ref().map(|c| c.register("window-join"));
         let mut builder = OperatorBuilder::new("WindowJoin".to_owned(), scope);
         let mut input1 = builder.new_input(self.stream, by_key(self.key, peers));
         let mut input2 = builder.new_input(other.stream, by_key(other.key, peers));
+        let mut control_input = control.map(|c| builder.new_input(c, Pipeline));
         let (output, stream) = builder.new_output::<Vec<(O, EventTime)>>();
         let mut output = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(output);
         builder.build(move |mut capabilities| {
-            let mut capability = capabilities.pop();
             let mut windows: BTreeMap<EventTime, (Window, Sides<K, D1, D2>)> = BTreeMap::new();
+            if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
+                if let Some(c) = checkpointing.restored_at() {
+                    let parts = checkpointing.restored_parts(name);
+                    let entries: Vec<(K, KeyWindows<D1, D2>)> =
+                        owned_entries(parts, index, peers).expect("a verified checkpoint part decodes");
+                    for (k, list) in entries {
+                        for (w, lefts, rights) in list {
+                            let (_, sides) = windows.entry(w.end).or_insert_with(|| (w, HashMap::new()));
+                            sides.insert(k.clone(), (lefts, rights));
+                        }
+                    }
+                    capabilities.iter_mut().for_each(|cap| cap.downgrade(&c));
+                }
+            }
+            let mut capability = capabilities.pop();
+            let mut barrier: Barrier<Side<(D1, EventTime), (D2, EventTime)>> = Barrier::default();
             move |frontiers| {
-                input1.for_each(|_, data| {
-                    for (a, ta) in data.drain(..) {
-                        let k = key1(&a);
-                        assigner.assign(ta, |w| {
-                            let (_, sides) =
-                                windows.entry(w.end).or_insert_with(|| (w, HashMap::new()));
-                            sides.entry(k.clone()).or_default().0.push(a.clone());
-                        });
-                    }
-                });
-                input2.for_each(|_, data| {
-                    for (b, tb) in data.drain(..) {
-                        let k = key2(&b);
-                        assigner.assign(tb, |w| {
-                            let (_, sides) =
-                                windows.entry(w.end).or_insert_with(|| (w, HashMap::new()));
-                            sides.entry(k.clone()).or_default().1.push(b.clone());
-                        });
-                    }
-                });
+                if let Some(control) = control_input.as_mut() {
+                    control.for_each(|_, data| data.drain(..).for_each(|c| barrier.announce(c)));
+                }
+                let control_frontier = frontiers.get(2).and_then(|f| f.frontier().first().copied());
+                let data = [frontiers[0].frontier().first(), frontiers[1].frontier().first()]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .copied();
                 let Some(cap) = capability.as_mut() else {
+                    input1.for_each(|_, _| {});
+                    input2.for_each(|_, _| {});
+                    write_empty_parts(&mut barrier, &checkpointing, &name, index, peers);
                     return;
                 };
-                let frontier = [
-                    frontiers[0].frontier().first(),
-                    frontiers[1].frontier().first(),
-                ]
-                .into_iter()
-                .flatten()
-                .min()
-                .copied();
-                let pending = match frontier {
-                    Some(f) => windows.split_off(&(f + 1)),
-                    None => BTreeMap::new(),
+                let add = |side: Side<(D1, EventTime), (D2, EventTime)>, windows: &mut BTreeMap<EventTime, (Window, Sides<K, D1, D2>)>| match side {
+                    Side::Left(batch) => {
+                        for (a, ta) in batch {
+                            let k = key1(&a);
+                            assigner.assign(ta, |w| {
+                                let (_, sides) = windows.entry(w.end).or_insert_with(|| (w, HashMap::new()));
+                                sides.entry(k.clone()).or_default().0.push(a.clone());
+                            });
+                        }
+                    }
+                    Side::Right(batch) => {
+                        for (b, tb) in batch {
+                            let k = key2(&b);
+                            assigner.assign(tb, |w| {
+                                let (_, sides) = windows.entry(w.end).or_insert_with(|| (w, HashMap::new()));
+                                sides.entry(k.clone()).or_default().1.push(b.clone());
+                            });
+                        }
+                    }
                 };
-                let complete = std::mem::replace(&mut windows, pending);
-                if !complete.is_empty() {
-                    let mut output = output.activate();
-                    let mut session = output.session(cap);
-                    for (_, (window, sides)) in complete {
+                input1.for_each(|cap, d| {
+                    let time = *cap.least().expect("a message under a capability");
+                    if let Some(side) = barrier.accept(time, Side::Left(std::mem::take(d)), control_frontier) {
+                        add(side, &mut windows);
+                    }
+                });
+                input2.for_each(|cap, d| {
+                    let time = *cap.least().expect("a message under a capability");
+                    if let Some(side) = barrier.accept(time, Side::Right(std::mem::take(d)), control_frontier) {
+                        add(side, &mut windows);
+                    }
+                });
+                let mut output = output.activate();
+                let mut session = output.session(cap);
+                let mut fire = |windows: &mut BTreeMap<EventTime, (Window, Sides<K, D1, D2>)>, upto: Option<EventTime>| {
+                    let pending = match upto {
+                        Some(f) => windows.split_off(&(f + 1)),
+                        None => BTreeMap::new(),
+                    };
+                    for (_, (window, sides)) in std::mem::replace(windows, pending) {
                         for (k, (lefts, rights)) in sides {
                             for a in &lefts {
                                 for b in &rights {
@@ -116,9 +155,35 @@ impl<'scope, D1: ExchangeData + Clone, F1> WindowJoin<'scope, D1, F1>
                             }
                         }
                     }
+                };
+                for step in barrier.steps(data, control_frontier) {
+                    match step {
+                        Step::Data(items) => items.into_iter().for_each(|side| add(side, &mut windows)),
+                        Step::Snapshot(c) => {
+                            fire(&mut windows, Some(c));
+                            if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
+                                #[allow(clippy::type_complexity)] // borrowed twin of KeyWindows
+                                let mut per_key: HashMap<&K, Vec<(Window, &Vec<D1>, &Vec<D2>)>> = HashMap::new();
+                                for (window, sides) in windows.values() {
+                                    for (k, (lefts, rights)) in sides {
+                                        per_key.entry(k).or_default().push((*window, lefts, rights));
+                                    }
+                                }
+                                let part = Part { worker: index, peers, groups: by_key_group(per_key), global: Vec::new() };
+                                checkpointing.store.write_part(c, name, part);
+                            }
+                        }
+                    }
                 }
+                let frontier = barrier.frontier(data, control_frontier);
+                fire(&mut windows, frontier);
+                drop(session);
                 match frontier {
-                    Some(f) => cap.downgrade(&f),
+                    Some(f) => {
+                        if f > *cap.time() {
+                            cap.downgrade(&f);
+                        }
+                    }
                     None => capability = None,
                 }
             }

@@ -5,21 +5,26 @@
 //! This is the explicit, non-deterministic alternative to event-time
 //! windows: results depend on when records arrive, so two runs over the
 //! same input may group them differently. Results are emitted at the
-//! operator's current watermark.
+//! operator's current watermark. With checkpoints the open windows are
+//! written like event-time windows'; after a restore they fire by the wall
+//! clock as usual.
 
 use std::hash::Hash;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use timely::container::CapacityContainerBuilder;
-use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::OutputBuilder;
 use timely::ExchangeData;
 
 use super::state::{Triggers, WindowState};
 use super::{Aggregate, KeyedStream, TumblingWindows, Window};
-use crate::keyed::worker_for_key;
-use crate::{EventStream, EventTime};
+use crate::checkpoint::part::encode;
+use crate::checkpoint::{Barrier, Part, Step};
+use crate::keyed::{worker_for_group, worker_for_key};
+use crate::{Context, EventStream, EventTime};
 
 fn wall_ms() -> u64 {
     SystemTime::now()
@@ -43,59 +48,124 @@ where
     ) -> EventStream<'scope, (Window, K, A::Out)>
     where
         A: Aggregate<D>,
-        A::Out: Clone + PartialEq,
+        A::Out: ExchangeData + Clone + PartialEq,
     {
-        crate::checkpoint::refuse_unsupported("a processing-time window");
         let KeyedStream { stream, key } = self;
         let scope = stream.scope();
-        let peers = scope.peers();
+        let (index, peers) = (scope.index(), scope.peers());
         let route = key.clone();
         let pact =
             Exchange::new(move |(data, _): &(D, EventTime)| worker_for_key(&route(data), peers));
         let assigner = TumblingWindows::of(size);
-        stream.unary_frontier::<CapacityContainerBuilder<Vec<_>>, _, _, _>(
-            pact,
-            "ProcessingTimeWindow",
-            move |capability, info| {
-                let activator = scope.activator_for(info.address);
-                let mut capability = Some(capability);
-                let mut state: WindowState<K, A::Acc, A::Out> =
-                    WindowState::new(Triggers::default(), false);
-                let agg = Rc::new(agg);
-                let finisher = Rc::clone(&agg);
-                let finish = move |_: &K, _: &Window, acc: &A::Acc| vec![finisher.result(acc)];
-                move |(input, frontier), output| {
-                    let now = wall_ms();
-                    input.for_each(|_, data| {
-                        for (record, _) in data.drain(..) {
-                            let k = key(&record);
-                            state.insert(&k, &record, now, 0, &assigner, &*agg);
-                        }
-                    });
-                    let Some(cap) = capability.as_mut() else {
-                        return;
-                    };
-                    let watermark = frontier.frontier().first().copied();
-                    let time = *cap.time();
-                    {
-                        let mut session = output.session(cap);
-                        let fire_upto = watermark.map(|_| now);
-                        state.advance(fire_upto, &finish, &mut |w, k: &K, v, _diff| {
-                            session.give(((w, k.clone(), v), time));
-                        });
-                    }
-                    match watermark {
-                        Some(wm) => {
-                            cap.downgrade(&wm);
-                            if !state.is_empty() {
-                                let next_end = (now / assigner.size_ms() + 1) * assigner.size_ms();
-                                activator.activate_after(Duration::from_millis(next_end - now));
+        let ctx = Context::current();
+        let checkpointing = ctx.as_ref().and_then(|c| c.checkpointing().cloned());
+        let control = ctx.as_ref().and_then(|c| c.control(scope));
+        let name = checkpointing
+            .as_ref()
+            .map(|c| c.register("processing-window"));
+        let mut builder = OperatorBuilder::new("ProcessingTimeWindow".to_owned(), scope);
+        let info = builder.operator_info();
+        let activator = scope.activator_for(info.address);
+        let mut input = builder.new_input(stream, pact);
+        let mut control_input = control.map(|c| builder.new_input(c, Pipeline));
+        let (output, results) = builder.new_output::<Vec<((Window, K, A::Out), EventTime)>>();
+        let mut output = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(output);
+        builder.build(move |mut capabilities| {
+            let mut state: WindowState<K, A::Acc, A::Out> =
+                WindowState::new(Triggers::default(), false);
+            if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
+                if let Some(c) = checkpointing.restored_at() {
+                    for part in checkpointing.restored_parts(name) {
+                        for (group, bytes) in &part.groups {
+                            if worker_for_group(*group, peers) == index as u64 {
+                                state
+                                    .restore_group(bytes)
+                                    .expect("a verified checkpoint part decodes");
                             }
                         }
-                        None => capability = None,
+                    }
+                    capabilities.iter_mut().for_each(|cap| cap.downgrade(&c));
+                }
+            }
+            let mut capability = capabilities.pop();
+            let mut barrier: Barrier<Vec<(D, EventTime)>> = Barrier::default();
+            let agg = Rc::new(agg);
+            let finisher = Rc::clone(&agg);
+            let finish = move |_: &K, _: &Window, acc: &A::Acc| vec![finisher.result(acc)];
+            move |frontiers| {
+                if let Some(control) = control_input.as_mut() {
+                    control.for_each(|_, data| data.drain(..).for_each(|c| barrier.announce(c)));
+                }
+                let control_frontier = frontiers.get(1).and_then(|f| f.frontier().first().copied());
+                let data_frontier = frontiers[0].frontier().first().copied();
+                let now = wall_ms();
+                let fold = |batch: Vec<(D, EventTime)>,
+                            state: &mut WindowState<K, A::Acc, A::Out>| {
+                    for (record, _) in batch {
+                        let k = key(&record);
+                        state.insert(&k, &record, now, 0, &assigner, &*agg);
+                    }
+                };
+                input.for_each(|cap, data| {
+                    let time = *cap.least().expect("a message under a capability");
+                    if let Some(batch) =
+                        barrier.accept(time, std::mem::take(data), control_frontier)
+                    {
+                        fold(batch, &mut state);
+                    }
+                });
+                let Some(cap) = capability.as_mut() else {
+                    crate::join::write_empty_parts(
+                        &mut barrier,
+                        &checkpointing,
+                        &name,
+                        index,
+                        peers,
+                    );
+                    return;
+                };
+                let time = *cap.time();
+                let mut output = output.activate();
+                let mut session = output.session(cap);
+                let mut emit = |w: Window, k: &K, v: A::Out, _diff: i64| {
+                    session.give(((w, k.clone(), v), time))
+                };
+                for step in barrier.steps(data_frontier, control_frontier) {
+                    match step {
+                        Step::Data(batches) => {
+                            batches.into_iter().for_each(|b| fold(b, &mut state))
+                        }
+                        Step::Snapshot(c) => {
+                            if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
+                                let part = Part {
+                                    worker: index,
+                                    peers,
+                                    groups: state.snapshot(),
+                                    global: encode(&c),
+                                };
+                                checkpointing.store.write_part(c, name, part);
+                            }
+                        }
                     }
                 }
-            },
-        )
+                let watermark = barrier.frontier(data_frontier, control_frontier);
+                // Fire by the wall clock; everything when the input ends.
+                state.advance(watermark.map(|_| now), &finish, &mut emit);
+                drop(session);
+                match watermark {
+                    Some(wm) => {
+                        if wm > *cap.time() {
+                            cap.downgrade(&wm);
+                        }
+                        if !state.is_empty() {
+                            let next_end = (now / assigner.size_ms() + 1) * assigner.size_ms();
+                            activator.activate_after(Duration::from_millis(next_end - now));
+                        }
+                    }
+                    None => capability = None,
+                }
+            }
+        });
+        results
     }
 }
