@@ -36,6 +36,19 @@ where
     let (store, restored) = checkpoints(args)?;
     let interval = args.checkpoint_interval;
     let retain = args.retain_checkpoints as usize;
+    let endpoint = match (&args.checkpoint_dir, args.process) {
+        (Some(dir), 0) => Some(crate::control::start_endpoint(&args.control_address, dir)?),
+        _ => None,
+    };
+    let endpoint = Arc::new(std::sync::Mutex::new(endpoint));
+    let sigterm = if args.savepoint_on_sigterm {
+        crate::control::sigterm_flag()?
+    } else {
+        Arc::new(std::sync::atomic::AtomicBool::new(false))
+    };
+    let checkpoint_root = args.checkpoint_dir.clone();
+    let leader_process = args.process == 0;
+    let (process, processes, threads) = (args.process, args.processes, args.workers as usize);
     let guards = timely::execute(config, move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
         let mut ctx = Context::new(max_lag_ms);
@@ -53,7 +66,49 @@ where
             fatal(&format!("worker {index}: {e:#}"));
         }
         let mut last_commit = Instant::now();
+        let mut savepoints = checkpoint_root
+            .as_ref()
+            .filter(|_| index == 0 && leader_process)
+            .map(|root| {
+                let requests = endpoint.lock().expect("not poisoned").take();
+                crate::control::Savepoints::new(root, requests, Arc::clone(&sigterm))
+            });
+        let mut follower_stop: Option<(Option<String>, Instant)> = None;
         while worker.step_or_park(Some(Duration::from_millis(1))) {
+            if let (Some(savepoints), Some(checkpointing)) =
+                (savepoints.as_mut(), ctx.checkpointing())
+            {
+                if savepoints.poll(checkpointing) == crate::control::Next::Stop {
+                    STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
+                    let root = checkpoint_root
+                        .as_deref()
+                        .expect("savepoints need --checkpoint-dir");
+                    crate::control::await_acknowledgements(root, processes);
+                    std::process::exit(0);
+                }
+            }
+            if !leader_process
+                && index % threads == 0
+                && sigterm.load(std::sync::atomic::Ordering::Relaxed)
+            {
+                // Process 0 takes the savepoint; stop once it is recorded.
+                let root = checkpoint_root
+                    .as_deref()
+                    .expect("--savepoint-on-sigterm needs --checkpoint-dir");
+                let (before, since) = follower_stop.get_or_insert_with(|| {
+                    (crate::control::latest_savepoint(root), Instant::now())
+                });
+                if let Some(latest) =
+                    crate::control::latest_savepoint(root).filter(|l| Some(l) != before.as_ref())
+                {
+                    STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
+                    crate::control::acknowledge(root, &latest, process);
+                    std::process::exit(0);
+                }
+                if since.elapsed() > Duration::from_secs(60) {
+                    fatal("SIGTERM: no savepoint from process 0 within 60 s");
+                }
+            }
             if let Some(failure) = ctx.failure() {
                 fatal(&format!("worker {index}: {failure}"));
             }
@@ -147,12 +202,19 @@ pub fn init_logging() {
         .try_init();
 }
 
+/// Set once a stop-with-savepoint has completed: peers going away is then
+/// expected, not a failure.
+static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// A panicking worker would leave its peers waiting forever: end the process.
 fn exit_on_panic() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
+            if STOPPING.load(std::sync::atomic::Ordering::SeqCst) {
+                std::process::exit(0);
+            }
             default(info);
             std::process::exit(101);
         }));

@@ -59,6 +59,18 @@ pub struct RuntimeArgs {
     /// fresh start if there is none).
     #[arg(long, requires = "checkpoint_dir", help_heading = "Checkpoints")]
     pub resume: bool,
+    /// Where process 0 listens for `tidewater savepoint` (its address is
+    /// written to DIR/CONTROL).
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        default_value = "127.0.0.1:0",
+        help_heading = "Checkpoints"
+    )]
+    pub control_address: String,
+    /// On SIGTERM, take a savepoint, then stop.
+    #[arg(long, requires = "checkpoint_dir", help_heading = "Checkpoints")]
+    pub savepoint_on_sigterm: bool,
     /// Restart from this checkpoint or savepoint directory.
     #[arg(
         long,
@@ -84,6 +96,8 @@ impl Default for RuntimeArgs {
             checkpoint_interval: Duration::from_secs(5),
             retain_checkpoints: 3,
             resume: false,
+            control_address: "127.0.0.1:0".into(),
+            savepoint_on_sigterm: false,
             from_savepoint: None,
             help: None,
         }

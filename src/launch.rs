@@ -11,6 +11,7 @@ use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -57,12 +58,15 @@ pub enum Backoff {
 /// Runs the processes, restarting them as configured; returns an error if
 /// they failed more often than allowed.
 pub fn launch(args: &LaunchArgs) -> anyhow::Result<()> {
+    // SIGTERM is passed on to the processes (for stop-with-savepoint), and
+    // ends supervision.
+    let sigterm = crate::control::sigterm_flag()?;
     let mut delay = args.restart_delay;
     let mut attempt = 0;
     loop {
-        match run_once(args, attempt > 0) {
+        match run_once(args, attempt > 0, &sigterm) {
             Ok(()) => return Ok(()),
-            Err(e) if attempt < args.max_restarts => {
+            Err(e) if attempt < args.max_restarts && !sigterm.load(Ordering::Relaxed) => {
                 attempt += 1;
                 eprintln!(
                     "tidewater launch: {e:#}; restart {attempt} of {} in {delay:?}",
@@ -79,7 +83,7 @@ pub fn launch(args: &LaunchArgs) -> anyhow::Result<()> {
 }
 
 /// One generation of processes.
-fn run_once(args: &LaunchArgs, resume: bool) -> anyhow::Result<()> {
+fn run_once(args: &LaunchArgs, resume: bool, sigterm: &AtomicBool) -> anyhow::Result<()> {
     let (program, program_args) = args.command.split_first().context("no program to launch")?;
     let mut program_args = program_args.to_vec();
     if resume && !program_args.iter().any(|a| a == "--resume") {
@@ -120,7 +124,7 @@ fn run_once(args: &LaunchArgs, resume: bool) -> anyhow::Result<()> {
         children.push(child);
     }
 
-    let result = supervise(&mut children);
+    let result = supervise(&mut children, sigterm);
     for forwarder in forwarders {
         let _ = forwarder.join();
     }
@@ -161,10 +165,23 @@ fn spawn(
         .with_context(|| format!("cannot start process {index}: {program}"))
 }
 
-/// Waits for every child; on the first failure stops the rest.
-fn supervise(children: &mut [Child]) -> anyhow::Result<()> {
+/// Waits for every child; on the first failure stops the rest. Passes
+/// SIGTERM on to every child once.
+fn supervise(children: &mut [Child], sigterm: &AtomicBool) -> anyhow::Result<()> {
     let mut done = vec![false; children.len()];
+    let mut forwarded = false;
     while done.iter().any(|d| !d) {
+        if !forwarded && sigterm.load(Ordering::Relaxed) {
+            forwarded = true;
+            for child in children.iter() {
+                if let Ok(pid) = i32::try_from(child.id()) {
+                    // SAFETY: signals a process we started.
+                    unsafe {
+                        libc::kill(pid, libc::SIGTERM);
+                    }
+                }
+            }
+        }
         for (index, child) in children.iter_mut().enumerate() {
             if done[index] {
                 continue;

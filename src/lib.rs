@@ -38,6 +38,7 @@
 //! ```
 
 pub mod checkpoint;
+pub mod control;
 pub mod execute;
 pub mod flags;
 pub mod launch;

@@ -30,6 +30,11 @@ enum Command {
         /// The --checkpoint-dir of a job.
         dir: PathBuf,
     },
+    /// Ask the running job that checkpoints into DIR for a savepoint; prints its path.
+    Savepoint {
+        /// The job's --checkpoint-dir.
+        dir: PathBuf,
+    },
     /// Summarise the state in one checkpoint (a `chk-...` directory).
     Inspect {
         /// The checkpoint directory.
@@ -70,6 +75,10 @@ fn main() -> anyhow::Result<()> {
         Command::Generate(args) => generate(&args),
         Command::Checkpoints { dir } => checkpoints(&dir),
         Command::Inspect { checkpoint } => inspect(&checkpoint),
+        Command::Savepoint { dir } => {
+            println!("{}", tidewater::control::request_savepoint(&dir)?.display());
+            Ok(())
+        }
     }
 }
 

@@ -18,5 +18,5 @@
 mod manifest;
 mod store;
 
-pub use manifest::{list, Listing, Manifest};
+pub use manifest::{checkpoint_dir, list, Listing, Manifest};
 pub use store::{load_from, load_newest, DirStore};
