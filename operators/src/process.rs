@@ -23,8 +23,8 @@ use timely::dataflow::operators::generic::OutputBuilder;
 use timely::ExchangeData;
 
 use crate::checkpoint::part::{decode, encode};
-use crate::checkpoint::{Barrier, Part, Step};
-use crate::keyed::{key_group, worker_for_group, worker_for_key};
+use crate::checkpoint::{Barrier, Snapshots, Step};
+use crate::keyed::{key_group, worker_for_key};
 use crate::window::KeyedStream;
 use crate::{Context, EventStream, EventTime};
 
@@ -408,14 +408,12 @@ where
     {
         let KeyedStream { stream, key } = self;
         let scope = stream.scope();
-        let (index, peers) = (scope.index(), scope.peers());
+        let peers = scope.peers();
         let route = key.clone();
         let pact =
             Exchange::new(move |(data, _): &(D, EventTime)| worker_for_key(&route(data), peers));
-        let ctx = Context::current();
-        let checkpointing = ctx.as_ref().and_then(|c| c.checkpointing().cloned());
-        let control = ctx.as_ref().and_then(|c| c.control(scope));
-        let name = checkpointing.as_ref().map(|c| c.register("process"));
+        let (snapshots, control) =
+            Snapshots::attach(Context::current().as_ref(), scope, "process").unzip();
         let mut builder = OperatorBuilder::new("Process".to_owned(), scope);
         let info = builder.operator_info();
         let activator = scope.activator_for(info.address);
@@ -437,15 +435,11 @@ where
                 ttl: BTreeSet::new(),
                 state_ttl_ms,
             };
-            if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
-                if let Some(c) = checkpointing.restored_at() {
-                    for part in checkpointing.restored_parts(name) {
-                        for (group, bytes) in &part.groups {
-                            if worker_for_group(*group, peers) == index as u64 {
-                                st.restore_group(bytes)
-                                    .expect("a verified checkpoint part decodes");
-                            }
-                        }
+            if let Some(snapshots) = &snapshots {
+                if let Some(c) = snapshots.restored_at() {
+                    for bytes in snapshots.restored_groups() {
+                        st.restore_group(bytes)
+                            .expect("a verified checkpoint part decodes");
                     }
                     for cap in caps.iter_mut() {
                         cap.downgrade(&c);
@@ -478,18 +472,8 @@ where
                     }
                 });
                 let Some(caps) = capabilities.as_mut() else {
-                    for step in barrier.steps(None, None) {
-                        if let (Step::Snapshot(c), Some(checkpointing), Some(name)) =
-                            (step, &checkpointing, &name)
-                        {
-                            let part = Part {
-                                worker: index,
-                                peers,
-                                groups: Vec::new(),
-                                global: encode(&c),
-                            };
-                            checkpointing.store.write_part(c, name, part);
-                        }
+                    if let Some(snapshots) = &snapshots {
+                        snapshots.write_remaining(&mut barrier);
                     }
                     return;
                 };
@@ -499,14 +483,8 @@ where
                         Step::Data(batches) => batches.into_iter().for_each(|b| accept(&mut st, b)),
                         Step::Snapshot(c) => {
                             st.run(Some(c), floor, &mut function, &mut outs, &mut sides);
-                            if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
-                                let part = Part {
-                                    worker: index,
-                                    peers,
-                                    groups: st.snapshot(),
-                                    global: encode(&c),
-                                };
-                                checkpointing.store.write_part(c, name, part);
+                            if let Some(snapshots) = &snapshots {
+                                snapshots.write(c, st.snapshot(), Vec::new());
                             }
                         }
                     }

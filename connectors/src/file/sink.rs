@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use tidewater_operators::checkpoint::part::{decode, encode};
-use tidewater_operators::checkpoint::{Barrier, Part, Step};
+use tidewater_operators::checkpoint::{Barrier, Snapshots, Step};
 use tidewater_operators::{Context, EventStream, EventTime, Metrics};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
@@ -70,16 +70,14 @@ impl FileSink {
     fn write_parts<D: Serialize + 'static>(self, stream: EventStream<'_, D>, ctx: &Context) {
         let scope = stream.scope();
         let (index, peers) = (scope.index(), scope.peers());
-        let checkpointing = ctx.checkpointing().cloned();
-        let control = ctx.control(scope);
-        let name = checkpointing.as_ref().map(|c| c.register("file-sink"));
+        let (snapshots, control) = Snapshots::attach(Some(ctx), scope, "file-sink").unzip();
         let mut epochs = Epochs::new(
             self.path.clone(),
             index,
             self.format.extension(),
-            checkpointing.is_some(),
+            snapshots.is_some(),
         );
-        if let Some(c) = checkpointing.as_ref().and_then(|c| c.restored_at()) {
+        if let Some(c) = snapshots.as_ref().and_then(|s| s.restored_at()) {
             if let Err(e) = epochs.recover(c, index, peers) {
                 ctx.fail(format!(
                     "cannot recover the output in {}: {e}",
@@ -130,18 +128,9 @@ impl FileSink {
                         }
                         Step::Snapshot(c) => {
                             let result = epochs.precommit(c);
-                            if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
+                            if let Some(snapshots) = &snapshots {
                                 match result {
-                                    Ok(()) => checkpointing.store.write_part(
-                                        c,
-                                        name,
-                                        Part {
-                                            worker: index,
-                                            peers,
-                                            groups: Vec::new(),
-                                            global: Vec::new(),
-                                        },
-                                    ),
+                                    Ok(()) => snapshots.write(c, Vec::new(), Vec::new()),
                                     Err(e) => fail.fail(format!(
                                         "cannot pre-commit output for checkpoint {c}: {e}"
                                     )),
@@ -160,8 +149,8 @@ impl FileSink {
                 } else if let Err(e) = epochs.flush() {
                     fail.fail(format!("cannot write to {}: {e}", epochs.dir.display()));
                 }
-                if let Some(checkpointing) = &checkpointing {
-                    epochs.commit_complete(|c| checkpointing.store.is_complete(c));
+                if let Some(snapshots) = &snapshots {
+                    epochs.commit_complete(|c| snapshots.is_complete(c));
                     if epochs.has_pending() {
                         activator.activate_after(std::time::Duration::from_millis(20));
                     }
@@ -198,10 +187,8 @@ impl FileSink {
                 },
             );
         let scope = rows.scope();
-        let (index, peers) = (scope.index(), scope.peers());
-        let checkpointing = ctx.checkpointing().cloned();
-        let control = ctx.control(scope);
-        let name = checkpointing.as_ref().map(|c| c.register("sorted-sink"));
+        let index = scope.index();
+        let (snapshots, control) = Snapshots::attach(Some(ctx), scope, "sorted-sink").unzip();
         let path = self.path;
         let fail = ctx.clone();
         let writer = index == 0;
@@ -211,12 +198,12 @@ impl FileSink {
         let (_output, done) = builder.new_output::<Vec<()>>();
         builder.build(move |_caps| {
             let mut rows: Vec<String> = Vec::new();
-            if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
-                if writer && checkpointing.restored_at().is_some() {
-                    for part in checkpointing.restored_parts(name) {
+            if let Some(snapshots) = &snapshots {
+                if writer && snapshots.restored_at().is_some() {
+                    for part in snapshots.restored_parts() {
                         match decode::<Vec<String>>(&part.global) {
                             Ok(mut restored) => rows.append(&mut restored),
-                            Err(e) => fail.fail(format!("cannot restore {name}: {e}")),
+                            Err(e) => fail.fail(format!("cannot restore the sorted sink: {e}")),
                         }
                     }
                 }
@@ -243,14 +230,8 @@ impl FileSink {
                             batches.into_iter().for_each(|mut b| rows.append(&mut b))
                         }
                         Step::Snapshot(c) => {
-                            if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
-                                let part = Part {
-                                    worker: index,
-                                    peers,
-                                    groups: Vec::new(),
-                                    global: encode(&rows),
-                                };
-                                checkpointing.store.write_part(c, name, part);
+                            if let Some(snapshots) = &snapshots {
+                                snapshots.write(c, Vec::new(), encode(&rows));
                             }
                         }
                     }

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use tidewater_operators::checkpoint::part::{decode, encode};
-use tidewater_operators::checkpoint::Part;
+use tidewater_operators::checkpoint::{Part, Snapshots};
 use tidewater_operators::watermark::SourceWatermarks;
 use tidewater_operators::{Context, EventStream, EventTime, Lateness, Metrics, WatermarkStrategy};
 use timely::container::CapacityContainerBuilder;
@@ -126,15 +126,14 @@ where
     R: SourceReader,
     R::Item: 'static,
 {
-    let (index, peers) = (scope.index(), scope.peers());
-    let checkpointing = ctx.checkpointing().cloned();
-    let control = ctx.control(scope);
-    let part_name = checkpointing.as_ref().map(|c| c.register("source"));
-    let source_id = checkpointing
-        .as_ref()
+    let peers = scope.peers();
+    let (snapshots, control) = Snapshots::attach(Some(ctx), scope, "source").unzip();
+    let source_id = ctx
+        .checkpointing()
         .map(|c| c.coordinator.borrow_mut().register_source());
 
-    let mut builder = OperatorBuilder::new(name.to_owned(), scope);
+    let name = name.to_owned();
+    let mut builder = OperatorBuilder::new(name.clone(), scope);
     let info = builder.operator_info();
     let activator = scope.activator_for(info.address);
     let mut control_input = control.map(|c| builder.new_input(c, Pipeline));
@@ -148,15 +147,10 @@ where
     let ctx = ctx.clone();
     builder.build(move |mut caps| {
         let mut watermarks = SourceWatermarks::new(config.watermarks, reader.partitions());
-        if let (Some(checkpointing), Some(part_name)) = (&checkpointing, &part_name) {
-            if let Some(c) = checkpointing.restored_at() {
-                restore(
-                    checkpointing.restored_parts(part_name),
-                    &mut reader,
-                    &mut watermarks,
-                    c,
-                )
-                .unwrap_or_else(|e| ctx.fail(format!("cannot restore source {part_name}: {e}")));
+        if let Some(snapshots) = &snapshots {
+            if let Some(c) = snapshots.restored_at() {
+                restore(snapshots.restored_parts(), &mut reader, &mut watermarks, c)
+                    .unwrap_or_else(|e| ctx.fail(format!("cannot restore source {name}: {e}")));
                 for cap in caps.iter_mut() {
                     cap.downgrade(&c);
                 }
@@ -169,7 +163,7 @@ where
             .map(|rate| RateLimiter::new(rate / peers as f64));
         let mut batch = Batch::default();
         let snapshot = move |c: EventTime, reader: &R, watermarks: &SourceWatermarks| {
-            if let (Some(checkpointing), Some(part_name)) = (&checkpointing, &part_name) {
+            if let Some(snapshots) = &snapshots {
                 let groups = (0..reader.partitions())
                     .map(|p| {
                         let (max_seen, finished) = watermarks.partition_state(p);
@@ -181,13 +175,7 @@ where
                         (reader.partition_id(p), encode(&image))
                     })
                     .collect();
-                let part = Part {
-                    worker: index,
-                    peers,
-                    groups,
-                    global: encode(&watermarks.emitted()),
-                };
-                checkpointing.store.write_part(c, part_name, part);
+                snapshots.write(c, groups, encode(&watermarks.emitted()));
             }
         };
         let publish = {

@@ -16,6 +16,7 @@
 pub mod barrier;
 pub mod control;
 pub mod part;
+mod snapshots;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ use std::rc::Rc;
 pub use barrier::{Barrier, Step};
 pub use control::{control_stream, Coordinator};
 pub use part::{Part, PartError};
+pub use snapshots::Snapshots;
 
 use crate::EventTime;
 
@@ -100,26 +102,4 @@ where
         .into_iter()
         .map(|(g, entries)| (g, part::encode(&entries)))
         .collect()
-}
-
-/// The keyed entries of the key groups worker `index` of `peers` owns, from
-/// restored parts written with [`by_key_group`].
-pub fn owned_entries<K, V>(
-    parts: &[Part],
-    index: usize,
-    peers: usize,
-) -> Result<Vec<(K, V)>, PartError>
-where
-    K: serde::de::DeserializeOwned,
-    V: serde::de::DeserializeOwned,
-{
-    let mut out = Vec::new();
-    for part in parts {
-        for (group, bytes) in &part.groups {
-            if crate::keyed::worker_for_group(*group, peers) == index as u64 {
-                out.extend(part::decode::<Vec<(K, V)>>(bytes)?);
-            }
-        }
-    }
-    Ok(out)
 }

@@ -10,8 +10,8 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::ExchangeData;
 
-use super::{by_key, write_empty_parts, Side};
-use crate::checkpoint::{by_key_group, owned_entries, Barrier, Part, Step};
+use super::{by_key, Side};
+use crate::checkpoint::{by_key_group, Barrier, Snapshots, Step};
 use crate::window::KeyedStream;
 use crate::{Context, EventStream, EventTime};
 
@@ -90,12 +90,10 @@ impl<'scope, D1: ExchangeData + Clone, F1> IntervalJoin<'scope, D1, F1>
         J: Fn(&K, &D1, &D2) -> O + 'static,
     {
         let scope = self.stream.scope();
-        let (index, peers) = (scope.index(), scope.peers());
+        let peers = scope.peers();
         let (key1, key2) = (self.key.clone(), other.key.clone());
-        let ctx = Context::current();
-        let checkpointing = ctx.as_ref().and_then(|c| c.checkpointing().cloned());
-        let control = ctx.as_ref().and_then(|c| c.control(scope));
-        let name = checkpointing.as_ref().map(|c| c.register("interval-join"));
+        let (snapshots, control) =
+            Snapshots::attach(Context::current().as_ref(), scope, "interval-join").unzip();
         let mut builder = OperatorBuilder::new("IntervalJoin".to_owned(), scope);
         let mut input1 = builder.new_input(self.stream, by_key(self.key, peers));
         let mut input2 = builder.new_input(other.stream, by_key(other.key, peers));
@@ -104,11 +102,11 @@ impl<'scope, D1: ExchangeData + Clone, F1> IntervalJoin<'scope, D1, F1>
         let mut output = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(output);
         builder.build(move |mut capabilities| {
             let mut sides: Buffers<K, D1, D2> = HashMap::new();
-            if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
-                if let Some(c) = checkpointing.restored_at() {
-                    let parts = checkpointing.restored_parts(name);
+            if let Some(snapshots) = &snapshots {
+                if let Some(c) = snapshots.restored_at() {
                     sides.extend(
-                        owned_entries(parts, index, peers)
+                        snapshots
+                            .restored_entries()
                             .expect("a verified checkpoint part decodes"),
                     );
                     capabilities.iter_mut().for_each(|cap| cap.downgrade(&c));
@@ -130,7 +128,9 @@ impl<'scope, D1: ExchangeData + Clone, F1> IntervalJoin<'scope, D1, F1>
                 let Some(cap) = capability.as_mut() else {
                     input1.for_each(|_, _| {});
                     input2.for_each(|_, _| {});
-                    write_empty_parts(&mut barrier, &checkpointing, &name, index, peers);
+                    if let Some(snapshots) = &snapshots {
+                        snapshots.write_remaining(&mut barrier);
+                    }
                     return;
                 };
                 let mut output = output.activate();
@@ -187,15 +187,8 @@ impl<'scope, D1: ExchangeData + Clone, F1> IntervalJoin<'scope, D1, F1>
                         }
                         Step::Snapshot(c) => {
                             evict(&mut sides, Some(c), Some(c), lower, upper);
-                            if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
-                                let groups = by_key_group(sides.iter());
-                                let part = Part {
-                                    worker: index,
-                                    peers,
-                                    groups,
-                                    global: Vec::new(),
-                                };
-                                checkpointing.store.write_part(c, name, part);
+                            if let Some(snapshots) = &snapshots {
+                                snapshots.write(c, by_key_group(sides.iter()), Vec::new());
                             }
                         }
                     }

@@ -15,7 +15,6 @@ use std::hash::Hash;
 use timely::dataflow::channels::pact::Exchange;
 use timely::ExchangeData;
 
-use crate::checkpoint::{Barrier, Checkpointing, Part, Step};
 use crate::keyed::worker_for_key;
 use crate::EventTime;
 
@@ -25,28 +24,6 @@ pub(crate) enum Side<A, B> {
     Left(Vec<A>),
     /// From the second input.
     Right(Vec<B>),
-}
-
-/// A finished operator still owes a (now empty) part for every checkpoint
-/// announced after it finished.
-pub(crate) fn write_empty_parts<C>(
-    barrier: &mut Barrier<C>,
-    checkpointing: &Option<std::rc::Rc<Checkpointing>>,
-    name: &Option<String>,
-    index: usize,
-    peers: usize,
-) {
-    for step in barrier.steps(None, None) {
-        if let (Step::Snapshot(c), Some(checkpointing), Some(name)) = (step, checkpointing, name) {
-            let part = Part {
-                worker: index,
-                peers,
-                groups: Vec::new(),
-                global: Vec::new(),
-            };
-            checkpointing.store.write_part(c, name, part);
-        }
-    }
 }
 
 /// The exchange that sends a keyed record to its key's worker.

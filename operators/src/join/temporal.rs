@@ -10,8 +10,8 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::ExchangeData;
 
-use super::{by_key, write_empty_parts, Side};
-use crate::checkpoint::{by_key_group, owned_entries, Barrier, Part, Step};
+use super::{by_key, Side};
+use crate::checkpoint::{by_key_group, Barrier, Snapshots, Step};
 use crate::window::KeyedStream;
 use crate::{Context, EventStream, EventTime};
 
@@ -70,12 +70,10 @@ impl<'scope, D: ExchangeData + Clone, F> TemporalJoin<'scope, D, F> for KeyedStr
         J: Fn(&K, &D, Option<&V>) -> O + 'static,
     {
         let scope = self.stream.scope();
-        let (index, peers) = (scope.index(), scope.peers());
+        let peers = scope.peers();
         let (probe_key, table_key) = (self.key.clone(), table.key.clone());
-        let ctx = Context::current();
-        let checkpointing = ctx.as_ref().and_then(|c| c.checkpointing().cloned());
-        let control = ctx.as_ref().and_then(|c| c.control(scope));
-        let name = checkpointing.as_ref().map(|c| c.register("temporal-join"));
+        let (snapshots, control) =
+            Snapshots::attach(Context::current().as_ref(), scope, "temporal-join").unzip();
         let mut builder = OperatorBuilder::new("TemporalJoin".to_owned(), scope);
         let mut probes_in = builder.new_input(self.stream, by_key(self.key, peers));
         let mut table_in = builder.new_input(table.stream, by_key(table.key, peers));
@@ -85,10 +83,10 @@ impl<'scope, D: ExchangeData + Clone, F> TemporalJoin<'scope, D, F> for KeyedStr
         builder.build(move |mut capabilities| {
             let mut probes: BTreeMap<EventTime, Vec<D>> = BTreeMap::new();
             let mut versions: HashMap<K, BTreeMap<EventTime, V>> = HashMap::new();
-            if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
-                if let Some(c) = checkpointing.restored_at() {
-                    let parts = checkpointing.restored_parts(name);
-                    let entries: Vec<(K, KeyImage<D, V>)> = owned_entries(parts, index, peers)
+            if let Some(snapshots) = &snapshots {
+                if let Some(c) = snapshots.restored_at() {
+                    let entries: Vec<(K, KeyImage<D, V>)> = snapshots
+                        .restored_entries()
                         .expect("a verified checkpoint part decodes");
                     for (k, (pending, history)) in entries {
                         for (t, probe) in pending {
@@ -111,7 +109,9 @@ impl<'scope, D: ExchangeData + Clone, F> TemporalJoin<'scope, D, F> for KeyedStr
                 let Some(cap) = capability.as_mut() else {
                     probes_in.for_each(|_, _| {});
                     table_in.for_each(|_, _| {});
-                    write_empty_parts(&mut barrier, &checkpointing, &name, index, peers);
+                    if let Some(snapshots) = &snapshots {
+                        snapshots.write_remaining(&mut barrier);
+                    }
                     return;
                 };
                 let add =
@@ -185,7 +185,7 @@ impl<'scope, D: ExchangeData + Clone, F> TemporalJoin<'scope, D, F> for KeyedStr
                             .for_each(|side| add(side, &mut probes, &mut versions)),
                         Step::Snapshot(c) => {
                             answer(&mut probes, &versions, Some(c));
-                            if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
+                            if let Some(snapshots) = &snapshots {
                                 let mut per_key: HashMap<K, KeyImage<D, V>> = HashMap::new();
                                 for (t, batch) in &probes {
                                     for probe in batch {
@@ -200,13 +200,7 @@ impl<'scope, D: ExchangeData + Clone, F> TemporalJoin<'scope, D, F> for KeyedStr
                                     per_key.entry(k.clone()).or_default().1 =
                                         history.iter().map(|(t, v)| (*t, v.clone())).collect();
                                 }
-                                let part = Part {
-                                    worker: index,
-                                    peers,
-                                    groups: by_key_group(per_key),
-                                    global: Vec::new(),
-                                };
-                                checkpointing.store.write_part(c, name, part);
+                                snapshots.write(c, by_key_group(per_key), Vec::new());
                             }
                         }
                     }

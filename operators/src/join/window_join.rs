@@ -10,8 +10,8 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::ExchangeData;
 
-use super::{by_key, write_empty_parts, Side};
-use crate::checkpoint::{by_key_group, owned_entries, Barrier, Part, Step};
+use super::{by_key, Side};
+use crate::checkpoint::{by_key_group, Barrier, Snapshots, Step};
 use crate::window::{KeyedStream, Window, WindowAssigner};
 use crate::{Context, EventStream, EventTime};
 
@@ -61,12 +61,10 @@ impl<'scope, D1: ExchangeData + Clone, F1> WindowJoin<'scope, D1, F1>
     {
         assert!(!assigner.merging(), "window joins need non-merging windows");
         let scope = self.stream.scope();
-        let (index, peers) = (scope.index(), scope.peers());
+        let peers = scope.peers();
         let (key1, key2) = (self.key.clone(), other.key.clone());
-        let ctx = Context::current();
-        let checkpointing = ctx.as_ref().and_then(|c| c.checkpointing().cloned());
-        let control = ctx.as_ref().and_then(|c| c.control(scope));
-        let name = checkpointing.as_ref().map(|c| c.register("window-join"));
+        let (snapshots, control) =
+            Snapshots::attach(Context::current().as_ref(), scope, "window-join").unzip();
         let mut builder = OperatorBuilder::new("WindowJoin".to_owned(), scope);
         let mut input1 = builder.new_input(self.stream, by_key(self.key, peers));
         let mut input2 = builder.new_input(other.stream, by_key(other.key, peers));
@@ -75,11 +73,10 @@ impl<'scope, D1: ExchangeData + Clone, F1> WindowJoin<'scope, D1, F1>
         let mut output = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(output);
         builder.build(move |mut capabilities| {
             let mut windows: BTreeMap<EventTime, (Window, Sides<K, D1, D2>)> = BTreeMap::new();
-            if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
-                if let Some(c) = checkpointing.restored_at() {
-                    let parts = checkpointing.restored_parts(name);
+            if let Some(snapshots) = &snapshots {
+                if let Some(c) = snapshots.restored_at() {
                     let entries: Vec<(K, KeyWindows<D1, D2>)> =
-                        owned_entries(parts, index, peers).expect("a verified checkpoint part decodes");
+                        snapshots.restored_entries().expect("a verified checkpoint part decodes");
                     for (k, list) in entries {
                         for (w, lefts, rights) in list {
                             let (_, sides) = windows.entry(w.end).or_insert_with(|| (w, HashMap::new()));
@@ -104,7 +101,9 @@ impl<'scope, D1: ExchangeData + Clone, F1> WindowJoin<'scope, D1, F1>
                 let Some(cap) = capability.as_mut() else {
                     input1.for_each(|_, _| {});
                     input2.for_each(|_, _| {});
-                    write_empty_parts(&mut barrier, &checkpointing, &name, index, peers);
+                    if let Some(snapshots) = &snapshots {
+                        snapshots.write_remaining(&mut barrier);
+                    }
                     return;
                 };
                 let add = |side: Side<(D1, EventTime), (D2, EventTime)>, windows: &mut BTreeMap<EventTime, (Window, Sides<K, D1, D2>)>| match side {
@@ -161,7 +160,7 @@ impl<'scope, D1: ExchangeData + Clone, F1> WindowJoin<'scope, D1, F1>
                         Step::Data(items) => items.into_iter().for_each(|side| add(side, &mut windows)),
                         Step::Snapshot(c) => {
                             fire(&mut windows, Some(c));
-                            if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
+                            if let Some(snapshots) = &snapshots {
                                 #[allow(clippy::type_complexity)] // borrowed twin of KeyWindows
                                 let mut per_key: HashMap<&K, Vec<(Window, &Vec<D1>, &Vec<D2>)>> = HashMap::new();
                                 for (window, sides) in windows.values() {
@@ -169,8 +168,7 @@ impl<'scope, D1: ExchangeData + Clone, F1> WindowJoin<'scope, D1, F1>
                                         per_key.entry(k).or_default().push((*window, lefts, rights));
                                     }
                                 }
-                                let part = Part { worker: index, peers, groups: by_key_group(per_key), global: Vec::new() };
-                                checkpointing.store.write_part(c, name, part);
+                                snapshots.write(c, by_key_group(per_key), Vec::new());
                             }
                         }
                     }

@@ -28,9 +28,8 @@ use timely::ExchangeData;
 
 use super::state::{Triggers, WindowState};
 use super::{Aggregate, Window, WindowAssigner};
-use crate::checkpoint::part::encode;
-use crate::checkpoint::{Barrier, Part, Step};
-use crate::keyed::{worker_for_group, worker_for_key};
+use crate::checkpoint::{Barrier, Snapshots, Step};
+use crate::keyed::worker_for_key;
 use crate::{Context, EventStream, EventTime};
 
 /// One change to a window's results: `diff` is `+1` for a new result and
@@ -84,13 +83,11 @@ where
     FF: Fn(&K, &Window, &A::Acc) -> Vec<O> + 'static,
 {
     let scope = stream.scope();
-    let (index, peers) = (scope.index(), scope.peers());
+    let peers = scope.peers();
     let route = key.clone();
     let pact = Exchange::new(move |(data, _): &(D, EventTime)| worker_for_key(&route(data), peers));
-    let ctx = Context::current();
-    let checkpointing = ctx.as_ref().and_then(|c| c.checkpointing().cloned());
-    let control = ctx.as_ref().and_then(|c| c.control(scope));
-    let name = checkpointing.as_ref().map(|c| c.register("window"));
+    let (snapshots, control) =
+        Snapshots::attach(Context::current().as_ref(), scope, "window").unzip();
 
     let mut builder = OperatorBuilder::new("Window".to_owned(), scope);
     let info = builder.operator_info();
@@ -104,16 +101,12 @@ where
 
     builder.build(move |mut capabilities| {
         let mut state: WindowState<K, A::Acc, O> = WindowState::new(triggers, assigner.merging());
-        if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
-            if let Some(c) = checkpointing.restored_at() {
-                for part in checkpointing.restored_parts(name) {
-                    for (group, bytes) in &part.groups {
-                        if worker_for_group(*group, peers) == index as u64 {
-                            state
-                                .restore_group(bytes)
-                                .expect("a verified checkpoint part decodes");
-                        }
-                    }
+        if let Some(snapshots) = &snapshots {
+            if let Some(c) = snapshots.restored_at() {
+                for bytes in snapshots.restored_groups() {
+                    state
+                        .restore_group(bytes)
+                        .expect("a verified checkpoint part decodes");
                 }
                 state.set_fired_upto(c);
                 for cap in capabilities.iter_mut() {
@@ -132,18 +125,8 @@ where
             let Some(caps) = capabilities.as_mut() else {
                 // Done: later checkpoints hold no windows, but still get a part.
                 input.for_each(|_, _| {});
-                for step in barrier.steps(None, None) {
-                    if let (Step::Snapshot(c), Some(checkpointing), Some(name)) =
-                        (step, &checkpointing, &name)
-                    {
-                        let part = Part {
-                            worker: index,
-                            peers,
-                            groups: Vec::new(),
-                            global: encode(&c),
-                        };
-                        checkpointing.store.write_part(c, name, part);
-                    }
+                if let Some(snapshots) = &snapshots {
+                    snapshots.write_remaining(&mut barrier);
                 }
                 return;
             };
@@ -191,14 +174,8 @@ where
                         }
                         Step::Snapshot(c) => {
                             state.advance(Some(c), &finish, &mut emit);
-                            if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
-                                let part = Part {
-                                    worker: index,
-                                    peers,
-                                    groups: state.snapshot(),
-                                    global: encode(&c),
-                                };
-                                checkpointing.store.write_part(c, name, part);
+                            if let Some(snapshots) = &snapshots {
+                                snapshots.write(c, state.snapshot(), Vec::new());
                             }
                         }
                     }

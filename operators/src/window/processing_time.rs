@@ -21,9 +21,8 @@ use timely::ExchangeData;
 
 use super::state::{Triggers, WindowState};
 use super::{Aggregate, KeyedStream, TumblingWindows, Window};
-use crate::checkpoint::part::encode;
-use crate::checkpoint::{Barrier, Part, Step};
-use crate::keyed::{worker_for_group, worker_for_key};
+use crate::checkpoint::{Barrier, Snapshots, Step};
+use crate::keyed::worker_for_key;
 use crate::{Context, EventStream, EventTime};
 
 fn wall_ms() -> u64 {
@@ -52,17 +51,13 @@ where
     {
         let KeyedStream { stream, key } = self;
         let scope = stream.scope();
-        let (index, peers) = (scope.index(), scope.peers());
+        let peers = scope.peers();
         let route = key.clone();
         let pact =
             Exchange::new(move |(data, _): &(D, EventTime)| worker_for_key(&route(data), peers));
         let assigner = TumblingWindows::of(size);
-        let ctx = Context::current();
-        let checkpointing = ctx.as_ref().and_then(|c| c.checkpointing().cloned());
-        let control = ctx.as_ref().and_then(|c| c.control(scope));
-        let name = checkpointing
-            .as_ref()
-            .map(|c| c.register("processing-window"));
+        let (snapshots, control) =
+            Snapshots::attach(Context::current().as_ref(), scope, "processing-window").unzip();
         let mut builder = OperatorBuilder::new("ProcessingTimeWindow".to_owned(), scope);
         let info = builder.operator_info();
         let activator = scope.activator_for(info.address);
@@ -73,16 +68,12 @@ where
         builder.build(move |mut capabilities| {
             let mut state: WindowState<K, A::Acc, A::Out> =
                 WindowState::new(Triggers::default(), false);
-            if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
-                if let Some(c) = checkpointing.restored_at() {
-                    for part in checkpointing.restored_parts(name) {
-                        for (group, bytes) in &part.groups {
-                            if worker_for_group(*group, peers) == index as u64 {
-                                state
-                                    .restore_group(bytes)
-                                    .expect("a verified checkpoint part decodes");
-                            }
-                        }
+            if let Some(snapshots) = &snapshots {
+                if let Some(c) = snapshots.restored_at() {
+                    for bytes in snapshots.restored_groups() {
+                        state
+                            .restore_group(bytes)
+                            .expect("a verified checkpoint part decodes");
                     }
                     capabilities.iter_mut().for_each(|cap| cap.downgrade(&c));
                 }
@@ -115,13 +106,9 @@ where
                     }
                 });
                 let Some(cap) = capability.as_mut() else {
-                    crate::join::write_empty_parts(
-                        &mut barrier,
-                        &checkpointing,
-                        &name,
-                        index,
-                        peers,
-                    );
+                    if let Some(snapshots) = &snapshots {
+                        snapshots.write_remaining(&mut barrier);
+                    }
                     return;
                 };
                 let time = *cap.time();
@@ -136,14 +123,8 @@ where
                             batches.into_iter().for_each(|b| fold(b, &mut state))
                         }
                         Step::Snapshot(c) => {
-                            if let (Some(checkpointing), Some(name)) = (&checkpointing, &name) {
-                                let part = Part {
-                                    worker: index,
-                                    peers,
-                                    groups: state.snapshot(),
-                                    global: encode(&c),
-                                };
-                                checkpointing.store.write_part(c, name, part);
+                            if let Some(snapshots) = &snapshots {
+                                snapshots.write(c, state.snapshot(), Vec::new());
                             }
                         }
                     }
