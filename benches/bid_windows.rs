@@ -16,9 +16,12 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 use tidewater_connectors::nexmark::{Event, NexmarkSource};
+
+#[path = "common/mod.rs"]
+mod common;
+use common::{build_example, cores, measure};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::Operator;
@@ -52,7 +55,7 @@ fn main() {
         eprintln!("generating {bids} bids into {}", input.display());
         generate(&input, bids);
     }
-    let example = build_example(&root);
+    let example = build_example(&root, "bid_windows");
     let me = std::env::current_exe().expect("bench path");
     let out = tempfile::tempdir().expect("temp dir");
 
@@ -96,43 +99,6 @@ fn main() {
     }
 }
 
-struct Measurement {
-    wall: f64,
-    cpu: f64,
-    peak_rss_kib: i64,
-}
-
-/// Runs a command to completion, measuring wall time, CPU time and peak RSS.
-// The child is reaped by `wait4`, which std does not know about.
-#[allow(clippy::zombie_processes)]
-fn measure(command: &mut Command) -> Measurement {
-    let start = Instant::now();
-    let child = command
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is valid, and wait4 fills it for our child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for the child we spawned; the pointers are valid.
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as i32, "wait4 failed");
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "{command:?} failed: {status}"
-    );
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    Measurement {
-        wall: start.elapsed().as_secs_f64(),
-        cpu: seconds(usage.ru_utime) + seconds(usage.ru_stime),
-        peak_rss_kib: usage.ru_maxrss,
-    }
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
 /// Writes the bids of the Nexmark events until there are `bids` of them.
 fn generate(path: &Path, bids: u64) {
     let mut out = BufWriter::with_capacity(1 << 20, File::create(path).expect("create bids file"));
@@ -152,17 +118,6 @@ fn generate(path: &Path, bids: u64) {
         }
     }
     out.flush().expect("write bids");
-}
-
-fn build_example(root: &Path) -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--release", "--example", "bid_windows"])
-        .current_dir(root)
-        .status()
-        .expect("cargo build");
-    assert!(status.success(), "building bid_windows failed");
-    root.join("target/release/examples/bid_windows")
 }
 
 /// The hand-written timely pipeline: read 1 MiB of lines at a time, parse by

@@ -12,9 +12,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 use tidewater_connectors::nexmark::{Event, NexmarkSource};
+
+#[path = "common/mod.rs"]
+mod common;
+use common::{build_example, cores, measure, Measurement};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
@@ -37,7 +40,7 @@ fn main() {
         .and_then(|e| e.parse().ok())
         .unwrap_or(10_000_000);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let example = build_example(&root);
+    let example = build_example(&root, "nexmark");
     let me = std::env::current_exe().expect("bench path");
     let out = tempfile::tempdir().expect("temp dir");
 
@@ -174,39 +177,6 @@ fn row(
     );
 }
 
-struct Measurement {
-    wall: f64,
-    cpu: f64,
-    peak_rss_kib: i64,
-}
-
-/// Runs a command to completion, measuring wall time, CPU time and peak RSS.
-// The child is reaped by `wait4`, which std does not know about.
-#[allow(clippy::zombie_processes)]
-fn measure(command: &mut Command) -> Measurement {
-    let start = Instant::now();
-    let child = command
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is valid, and wait4 fills it for our child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for the child we spawned; the pointers are valid.
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as i32, "wait4 failed");
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "{command:?} failed: {status}"
-    );
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    Measurement {
-        wall: start.elapsed().as_secs_f64(),
-        cpu: seconds(usage.ru_utime) + seconds(usage.ru_stime),
-        peak_rss_kib: usage.ru_maxrss,
-    }
-}
-
 /// Count, mean duration (ms) and mean size (bytes) of the complete checkpoints under `root`.
 fn checkpoint_stats(root: &Path) -> (usize, f64, f64) {
     let (mut count, mut duration, mut size) = (0usize, 0f64, 0f64);
@@ -224,21 +194,6 @@ fn checkpoint_stats(root: &Path) -> (usize, f64, f64) {
     }
     let n = count.max(1) as f64;
     (count, duration / n, size / n)
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-fn build_example(root: &Path) -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--release", "--example", "nexmark"])
-        .current_dir(root)
-        .status()
-        .expect("cargo build");
-    assert!(status.success(), "building nexmark failed");
-    root.join("target/release/examples/nexmark")
 }
 
 /// The raw timely pipeline: this worker's share of the generated events,

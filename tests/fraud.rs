@@ -4,9 +4,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use common::{assert_rows_eq, example, kill_randomly, read_rows, run_ok, tidewater, Rng};
+use common::{assert_rows_eq, example, kill_randomly, read_rows, run_ok, supervise, Rng};
 
 /// (card, amount, time), times within the default 2 s watermark bound.
 fn transactions(n: usize) -> Vec<(u64, u64, u64)> {
@@ -92,29 +92,15 @@ fn checkpointed_process_function_survives_random_sigkills() {
         .collect();
     std::fs::write(&input, text).unwrap();
     let output = dir.path().join("alerts.csv");
-    let launcher = Command::new(tidewater())
-        .args([
-            "launch",
-            "-n",
-            "2",
-            "--max-restarts",
-            "10",
-            "--restart-delay",
-            "100ms",
-            "--",
-        ])
-        .arg(example("fraud"))
-        .args(["--sorted", "--rate", "8000", "--input"])
-        .arg(&input)
-        .arg("--output")
-        .arg(&output)
-        .arg("--checkpoint-dir")
-        .arg(dir.path().join("ck"))
-        .args(["--checkpoint-interval", "200ms"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let launcher = supervise("fraud", |c| {
+        c.args(["--sorted", "--rate", "8000", "--input"])
+            .arg(&input)
+            .arg("--output")
+            .arg(&output)
+            .arg("--checkpoint-dir")
+            .arg(dir.path().join("ck"))
+            .args(["--checkpoint-interval", "200ms"]);
+    });
     let result = kill_randomly(launcher, 3, &mut rng);
     assert!(
         result.status.success(),

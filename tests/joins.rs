@@ -5,9 +5,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use common::{assert_rows_eq, example, kill_randomly, read_rows, run_ok, tidewater, Rng};
+use common::{assert_rows_eq, example, kill_randomly, read_rows, run_ok, supervise, Rng};
 
 type Row = (u64, u64, u64);
 
@@ -101,31 +101,17 @@ fn joins_match_the_oracle_and_survive_random_sigkills() {
         assert_rows_eq(&read_rows(&plain), &want, &format!("{join} -w 3"));
 
         let recovered = dir.path().join(format!("{join}-recovered.csv"));
-        let launcher = Command::new(tidewater())
-            .args([
-                "launch",
-                "-n",
-                "2",
-                "--max-restarts",
-                "10",
-                "--restart-delay",
-                "100ms",
-                "--",
-            ])
-            .arg(example("joins"))
-            .args(args(&recovered))
-            .args([
-                "--rate",
-                "1000",
-                "--checkpoint-interval",
-                "200ms",
-                "--checkpoint-dir",
-            ])
-            .arg(dir.path().join(format!("ck-{join}")))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let launcher = supervise("joins", |c| {
+            c.args(args(&recovered))
+                .args([
+                    "--rate",
+                    "1000",
+                    "--checkpoint-interval",
+                    "200ms",
+                    "--checkpoint-dir",
+                ])
+                .arg(dir.path().join(format!("ck-{join}")));
+        });
         let result = kill_randomly(launcher, 2, &mut rng);
         assert!(
             result.status.success(),

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{
     assert_rows_eq, example, generate_bids, kill_randomly, oracle, read_bids, read_rows, run_ok,
-    sigkill, tidewater, Rng,
+    sigkill, supervise, tidewater, Rng,
 };
 
 fn bid_windows(input: &Path, output: &Path, checkpoints: &Path, query: &str) -> Vec<String> {
@@ -38,24 +38,10 @@ fn supervised_two_process_job_survives_random_sigkills() {
     for query in ["window-count", "hot-items"] {
         let output = dir.path().join(format!("{query}.csv"));
         let checkpoints = dir.path().join(format!("ck-{query}"));
-        let launcher = Command::new(tidewater())
-            .args([
-                "launch",
-                "-n",
-                "2",
-                "--max-restarts",
-                "10",
-                "--restart-delay",
-                "100ms",
-                "--",
-            ])
-            .arg(example("bid_windows"))
-            .args(bid_windows(&input, &output, &checkpoints, query))
-            .args(["--rate", "25000"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let launcher = supervise("bid_windows", |c| {
+            c.args(bid_windows(&input, &output, &checkpoints, query))
+                .args(["--rate", "25000"]);
+        });
         let result = kill_randomly(launcher, 3, &mut rng);
         let stderr = String::from_utf8_lossy(&result.stderr);
         assert!(result.status.success(), "{stderr}");
@@ -72,29 +58,15 @@ fn supervised_nexmark_window_query_survives_random_sigkills() {
     let mut rng = Rng::new();
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("q5.csv");
-    let launcher = Command::new(tidewater())
-        .args([
-            "launch",
-            "-n",
-            "2",
-            "--max-restarts",
-            "10",
-            "--restart-delay",
-            "100ms",
-            "--",
-        ])
-        .arg(example("nexmark"))
-        .args([
+    let launcher = supervise("nexmark", |c| {
+        c.args([
             "--query", "q5", "--events", "60000", "--rate", "25000", "--sorted", "--output",
         ])
         .arg(&output)
         .arg("--checkpoint-dir")
         .arg(dir.path().join("ck"))
-        .args(["--checkpoint-interval", "200ms"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .args(["--checkpoint-interval", "200ms"]);
+    });
     let result = kill_randomly(launcher, 3, &mut rng);
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(result.status.success(), "{stderr}");
@@ -118,29 +90,15 @@ fn processing_time_windows_count_every_bid_once_across_kills() {
     let mut rng = Rng::new();
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("q12.csv");
-    let launcher = Command::new(tidewater())
-        .args([
-            "launch",
-            "-n",
-            "2",
-            "--max-restarts",
-            "10",
-            "--restart-delay",
-            "100ms",
-            "--",
-        ])
-        .arg(example("nexmark"))
-        .args([
+    let launcher = supervise("nexmark", |c| {
+        c.args([
             "--query", "q12", "--events", "40000", "--rate", "20000", "--sorted", "--output",
         ])
         .arg(&output)
         .arg("--checkpoint-dir")
         .arg(dir.path().join("ck"))
-        .args(["--checkpoint-interval", "200ms"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .args(["--checkpoint-interval", "200ms"]);
+    });
     let result = kill_randomly(launcher, 2, &mut rng);
     assert!(
         result.status.success(),

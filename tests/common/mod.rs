@@ -242,3 +242,27 @@ pub fn kill_randomly(mut launcher: Child, kills: usize, rng: &mut Rng) -> std::p
     assert_eq!(done, kills, "the job ended before all kills");
     launcher.wait_with_output().unwrap()
 }
+
+/// Starts example `program` as two processes under `tidewater launch`,
+/// restarted (with `--resume`) up to ten times; `configure` adds its flags.
+pub fn supervise(program: &str, configure: impl FnOnce(&mut Command)) -> Child {
+    let mut command = Command::new(tidewater());
+    command
+        .args([
+            "launch",
+            "-n",
+            "2",
+            "--max-restarts",
+            "10",
+            "--restart-delay",
+            "100ms",
+            "--",
+        ])
+        .arg(example(program));
+    configure(&mut command);
+    command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the launcher starts")
+}
