@@ -93,7 +93,7 @@ fn checkpointed_process_function_survives_random_sigkills() {
     std::fs::write(&input, text).unwrap();
     let output = dir.path().join("alerts.csv");
     let launcher = supervise("fraud", |c| {
-        c.args(["--sorted", "--rate", "8000", "--input"])
+        c.args(["--sorted", "--rate", "5000", "--input"])
             .arg(&input)
             .arg("--output")
             .arg(&output)

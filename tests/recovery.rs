@@ -40,7 +40,7 @@ fn supervised_two_process_job_survives_random_sigkills() {
         let checkpoints = dir.path().join(format!("ck-{query}"));
         let launcher = supervise("bid_windows", |c| {
             c.args(bid_windows(&input, &output, &checkpoints, query))
-                .args(["--rate", "25000"]);
+                .args(["--rate", "15000"]);
         });
         let result = kill_randomly(launcher, 3, &mut rng);
         let stderr = String::from_utf8_lossy(&result.stderr);
@@ -60,7 +60,7 @@ fn supervised_nexmark_window_query_survives_random_sigkills() {
     let output = dir.path().join("q5.csv");
     let launcher = supervise("nexmark", |c| {
         c.args([
-            "--query", "q5", "--events", "60000", "--rate", "25000", "--sorted", "--output",
+            "--query", "q5", "--events", "60000", "--rate", "15000", "--sorted", "--output",
         ])
         .arg(&output)
         .arg("--checkpoint-dir")
@@ -92,7 +92,7 @@ fn processing_time_windows_count_every_bid_once_across_kills() {
     let output = dir.path().join("q12.csv");
     let launcher = supervise("nexmark", |c| {
         c.args([
-            "--query", "q12", "--events", "40000", "--rate", "20000", "--sorted", "--output",
+            "--query", "q12", "--events", "40000", "--rate", "12000", "--sorted", "--output",
         ])
         .arg(&output)
         .arg("--checkpoint-dir")

@@ -228,7 +228,7 @@ pub fn kill_randomly(mut launcher: Child, kills: usize, rng: &mut Rng) -> std::p
     let mut done = 0;
     let deadline = Instant::now() + Duration::from_secs(120);
     while done < kills && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(400 + rng.below(800)));
+        std::thread::sleep(Duration::from_millis(300 + rng.below(600)));
         if launcher.try_wait().unwrap().is_some() {
             break;
         }
