@@ -26,7 +26,7 @@ impl ProcessFunction<u32, Rec> for Counter {
     ) {
         state.0 += 1;
         ctx.emit((r.0, r.1, state.0));
-        if state.0 % 3 == 0 {
+        if state.0.is_multiple_of(3) {
             ctx.side(r);
         }
         if !state.1 {

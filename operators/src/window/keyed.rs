@@ -8,7 +8,7 @@ use std::time::Duration;
 use timely::ExchangeData;
 
 use super::operator::{build, TimeFn, WindowOutput};
-use super::state::Triggers;
+use super::state::{FireWhen, Triggers};
 use super::{Aggregate, Collect, Window, WindowAssigner};
 use crate::{EventStream, EventTime};
 
@@ -42,6 +42,7 @@ impl<'scope, D, F> KeyedStream<'scope, D, F> {
             keyed: self,
             assigner,
             triggers: Triggers::default(),
+            fire_when: None,
             event_time: None,
         }
     }
@@ -80,8 +81,12 @@ pub struct WindowedStream<'scope, D, F, W> {
     keyed: KeyedStream<'scope, D, F>,
     assigner: W,
     triggers: Triggers,
+    fire_when: Option<AnyTrigger>,
     event_time: Option<TimeFn<D>>,
 }
+
+/// A custom trigger before the aggregate (and so its accumulator type) is known.
+type AnyTrigger = Box<dyn Fn(&dyn std::any::Any) -> bool>;
 
 impl<'scope, D, K, F, W> WindowedStream<'scope, D, F, W>
 where
@@ -108,6 +113,56 @@ where
     /// Also fire changed windows every `interval` of processing time.
     pub fn trigger_every(mut self, interval: Duration) -> Self {
         self.triggers.every_ms = Some(interval.as_millis().max(1) as u64);
+        self
+    }
+
+    /// A custom trigger: also fire a window when, after records were added,
+    /// `fire(accumulator)` holds. The accumulator type must be the
+    /// aggregate's (a mismatch panics at the first record). Like the count
+    /// trigger it is checked as records are added and the window fires once
+    /// the operator has taken in its current input, with the accumulator as it
+    /// then is: one early result per activation at most.
+    ///
+    /// ```
+    /// use timely::dataflow::operators::{Capture, Input, Probe};
+    /// use timely::dataflow::operators::capture::Extract;
+    /// use tidewater_operators::{Count, GlobalWindows, KeyBy};
+    ///
+    /// let captured = timely::execute_directly(|worker| {
+    ///     let mut input = timely::dataflow::InputHandle::<u64, timely::container::CapacityContainerBuilder<Vec<(u64, u64)>>>::new();
+    ///     let (probe, captured) = worker.dataflow(|scope| {
+    ///         let (probe, updates) = scope
+    ///             .input_from(&mut input)
+    ///             .key_by(|_: &u64| ())
+    ///             .window(GlobalWindows)
+    ///             .trigger_when(|count: &u64| *count >= 2) // partial results from two on
+    ///             .aggregate(Count)
+    ///             .updates
+    ///             .probe();
+    ///         (probe, updates.capture())
+    ///     });
+    ///     for batch in [vec![1, 2], vec![3, 4, 5]] {
+    ///         for t in batch { input.send((t, t)); }
+    ///         input.advance_to(*input.time() + 10);
+    ///         worker.step_while(|| probe.less_than(input.time()));
+    ///     }
+    ///     captured
+    /// });
+    /// let mut updates: Vec<_> = captured.extract().into_iter()
+    ///     .flat_map(|(_, v)| v)
+    ///     .map(|(u, _)| (u.value, u.diff))
+    ///     .collect();
+    /// updates.sort();
+    /// // early results 2 then 5, each retracted by the next; 5 again at the end is no change
+    /// assert_eq!(updates, vec![(2, -1), (2, 1), (5, 1)]);
+    /// ```
+    pub fn trigger_when<Acc: 'static>(mut self, fire: impl Fn(&Acc) -> bool + 'static) -> Self {
+        self.fire_when = Some(Box::new(move |any: &dyn std::any::Any| {
+            let acc = any
+                .downcast_ref::<Acc>()
+                .expect("trigger_when's accumulator type is not the aggregate's");
+            fire(acc)
+        }));
         self
     }
 
@@ -162,11 +217,16 @@ where
         A: Aggregate<D>,
         O: ExchangeData + Clone + PartialEq,
     {
+        let fire_when = self.fire_when.map(|f| {
+            let f: FireWhen<A::Acc> = Rc::new(move |acc: &A::Acc| f(acc));
+            f
+        });
         build(
             self.keyed.stream,
             self.keyed.key,
             self.assigner,
             self.triggers,
+            fire_when,
             self.event_time,
             agg,
             finish,

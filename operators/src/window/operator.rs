@@ -26,7 +26,7 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::ExchangeData;
 
-use super::state::{Triggers, WindowState};
+use super::state::{FireWhen, Triggers, WindowState};
 use super::{Aggregate, Window, WindowAssigner};
 use crate::checkpoint::{Barrier, Snapshots, Step};
 use crate::keyed::worker_for_key;
@@ -68,6 +68,7 @@ pub(crate) fn build<'scope, D, K, KF, W, A, O, FF>(
     key: KF,
     assigner: W,
     triggers: Triggers,
+    fire_when: Option<FireWhen<A::Acc>>,
     event_time: Option<TimeFn<D>>,
     agg: A,
     finish: FF,
@@ -101,6 +102,7 @@ where
 
     builder.build(move |mut capabilities| {
         let mut state: WindowState<K, A::Acc, O> = WindowState::new(triggers, assigner.merging());
+        state.set_fire_when(fire_when);
         if let Some(snapshots) = &snapshots {
             if let Some(c) = snapshots.restored_at() {
                 for bytes in snapshots.restored_groups() {

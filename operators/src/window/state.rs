@@ -76,7 +76,12 @@ pub(crate) struct WindowState<K, Acc, O> {
     fired_upto: EventTime,
     /// Fired windows updated since, and windows whose count trigger fired.
     dirty: Vec<(EventTime, K)>,
+    /// A custom trigger: fire a window when its accumulator satisfies this.
+    fire_when: Option<FireWhen<Acc>>,
 }
+
+/// A custom trigger on a window's accumulator.
+pub(crate) type FireWhen<Acc> = std::rc::Rc<dyn Fn(&Acc) -> bool>;
 
 impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
     pub(crate) fn new(triggers: Triggers, merging: bool) -> Self {
@@ -87,7 +92,14 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
             sessions: FxMap::default(),
             fired_upto: 0,
             dirty: Vec::new(),
+            fire_when: None,
         }
+    }
+
+    /// Fires a window early whenever `fire_when(accumulator)` holds after a
+    /// record was added.
+    pub(crate) fn set_fire_when(&mut self, fire_when: Option<FireWhen<Acc>>) {
+        self.fire_when = fire_when;
     }
 
     /// Adds `record` (at event time `time`, carried at stream time
@@ -126,7 +138,8 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
                         changed: false,
                     });
                 agg.add(&mut slot.acc, record);
-                Self::touched(self.fired_upto, &self.triggers, &mut self.dirty, key, slot);
+                let custom = self.fire_when.as_ref().is_some_and(|f| f(&slot.acc));
+                Self::touched(self.fired_upto, &self.triggers, &mut self.dirty, key, slot, custom);
             }
         });
         placed
@@ -138,12 +151,13 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
         dirty: &mut Vec<(EventTime, K)>,
         key: &K,
         slot: &mut Slot<Acc, O>,
+        custom: bool,
     ) {
         slot.changed = true;
         slot.since_fire += 1;
         let late = slot.window.end <= fired_upto;
         let counted = triggers.count.is_some_and(|n| slot.since_fire >= n);
-        if late || counted {
+        if late || counted || custom {
             dirty.push((slot.window.end, key.clone()));
         }
     }
@@ -199,7 +213,8 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
             .or_default()
             .entry(key.clone())
             .or_insert(merged);
-        Self::touched(self.fired_upto, &self.triggers, &mut self.dirty, key, slot);
+        let custom = self.fire_when.as_ref().is_some_and(|f| f(&slot.acc));
+        Self::touched(self.fired_upto, &self.triggers, &mut self.dirty, key, slot, custom);
         true
     }
 
