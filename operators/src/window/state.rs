@@ -139,7 +139,14 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
                     });
                 agg.add(&mut slot.acc, record);
                 let custom = self.fire_when.as_ref().is_some_and(|f| f(&slot.acc));
-                Self::touched(self.fired_upto, &self.triggers, &mut self.dirty, key, slot, custom);
+                Self::touched(
+                    self.fired_upto,
+                    &self.triggers,
+                    &mut self.dirty,
+                    key,
+                    slot,
+                    custom,
+                );
             }
         });
         placed
@@ -214,7 +221,14 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
             .entry(key.clone())
             .or_insert(merged);
         let custom = self.fire_when.as_ref().is_some_and(|f| f(&slot.acc));
-        Self::touched(self.fired_upto, &self.triggers, &mut self.dirty, key, slot, custom);
+        Self::touched(
+            self.fired_upto,
+            &self.triggers,
+            &mut self.dirty,
+            key,
+            slot,
+            custom,
+        );
         true
     }
 
