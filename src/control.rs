@@ -201,11 +201,23 @@ fn copy_savepoint(root: &Path, c: EventTime) -> anyhow::Result<PathBuf> {
     let from = checkpoint_dir(root, c);
     let to = root.join("savepoints").join(format!("sp-{c:020}"));
     let tmp = to.with_extension("tmp");
-    fs::create_dir_all(&tmp)?;
+    fs::create_dir_all(tmp.join("blobs"))?;
     for entry in fs::read_dir(&from).with_context(|| format!("cannot read {}", from.display()))? {
         let entry = entry?;
         if entry.file_name() != "MANIFEST" {
             fs::copy(entry.path(), tmp.join(entry.file_name()))?;
+        }
+        // A savepoint carries the key-group blobs its parts refer to.
+        if entry.path().extension().is_some_and(|e| e == "refs") {
+            for name in fs::read_to_string(entry.path())?
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+            {
+                fs::copy(
+                    crate::checkpoint::blobs::blob_dir(root).join(name),
+                    tmp.join("blobs").join(name),
+                )?;
+            }
         }
     }
     // The manifest last, as in a checkpoint.

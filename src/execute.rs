@@ -175,7 +175,10 @@ fn checkpoints(args: &RuntimeArgs) -> anyhow::Result<Checkpoints> {
                 .with_context(|| format!("cannot clear old checkpoint {}", entry.dir.display()))?;
         }
     }
-    Ok((Some(DirStore::new(dir)?), restored.map(Arc::new)))
+    Ok((
+        Some(DirStore::new(dir, args.checkpoint_inline_max)?),
+        restored.map(Arc::new),
+    ))
 }
 
 fn report(index: usize, ctx: &Context) {

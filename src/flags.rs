@@ -52,6 +52,10 @@ pub struct RuntimeArgs {
     /// Wall-clock time between checkpoints (`200ms`, `5s`, `1m`).
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration, help_heading = "Checkpoints")]
     pub checkpoint_interval: Duration,
+    /// Key groups larger than this (bytes) are stored once by content and
+    /// shared between checkpoints (incremental checkpoints).
+    #[arg(long, value_name = "BYTES", default_value_t = crate::checkpoint::blobs::INLINE_MAX, help_heading = "Checkpoints")]
+    pub checkpoint_inline_max: usize,
     /// Complete checkpoints to keep.
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Checkpoints")]
     pub retain_checkpoints: u64,
@@ -95,6 +99,7 @@ impl Default for RuntimeArgs {
             checkpoint_dir: None,
             checkpoint_interval: Duration::from_secs(5),
             retain_checkpoints: 3,
+            checkpoint_inline_max: crate::checkpoint::blobs::INLINE_MAX,
             resume: false,
             control_address: "127.0.0.1:0".into(),
             savepoint_on_sigterm: false,

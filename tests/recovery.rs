@@ -40,7 +40,9 @@ fn supervised_two_process_job_survives_random_sigkills() {
         let checkpoints = dir.path().join(format!("ck-{query}"));
         let launcher = supervise("bid_windows", |c| {
             c.args(bid_windows(&input, &output, &checkpoints, query))
-                .args(["--rate", "15000"]);
+                .args(["--rate", "15000"])
+                // every key group a shared blob: recovery through incremental checkpoints
+                .args(["--checkpoint-inline-max", "0"]);
         });
         let result = kill_randomly(launcher, 3, &mut rng);
         let stderr = String::from_utf8_lossy(&result.stderr);
@@ -185,7 +187,8 @@ fn resumes_on_other_worker_and_process_counts() {
     let input = generate_bids(dir.path(), 60_000);
     let output = dir.path().join("out.csv");
     let checkpoints = dir.path().join("ck");
-    let args = bid_windows(&input, &output, &checkpoints, "max-bid");
+    let mut args = bid_windows(&input, &output, &checkpoints, "max-bid");
+    args.extend(["--checkpoint-inline-max".into(), "0".into()]);
     // -w 2 for a while, then killed
     run_and_kill(
         Command::new(example("bid_windows"))

@@ -27,7 +27,12 @@ fn savepoint_on_demand_then_resume() {
             .arg(&output)
             .arg("--checkpoint-dir")
             .arg(&checkpoints)
-            .args(["--checkpoint-interval", "1h"])
+            .args([
+                "--checkpoint-interval",
+                "1h",
+                "--checkpoint-inline-max",
+                "0",
+            ])
             .args(extra);
         c
     };

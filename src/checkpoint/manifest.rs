@@ -31,6 +31,13 @@ pub struct Manifest {
     /// Milliseconds from its announcement to its completion.
     #[serde(default)]
     pub duration_ms: u64,
+    /// Bytes this checkpoint wrote: its parts and the key-group blobs that
+    /// were not stored already (incremental checkpoints).
+    #[serde(default)]
+    pub bytes_written: u64,
+    /// Bytes of all the state it holds, blobs included.
+    #[serde(default)]
+    pub bytes_total: u64,
 }
 
 /// The directory of checkpoint `c`.
@@ -87,7 +94,15 @@ impl Manifest {
                     bytes.len()
                 );
             }
-            let part = Part::decode(&bytes).with_context(|| format!("part {}", file.display()))?;
+            let mut part =
+                Part::decode(&bytes).with_context(|| format!("part {}", file.display()))?;
+            // Blobs: beside a savepoint, or shared under the checkpoint root.
+            let mut blob_dirs = vec![super::blobs::blob_dir(dir)];
+            if let Some(root) = dir.parent() {
+                blob_dirs.push(super::blobs::blob_dir(root));
+            }
+            super::blobs::internalize(&blob_dirs, &mut part)
+                .with_context(|| format!("part {}", file.display()))?;
             let operator = name
                 .rsplit_once("-w")
                 .map(|(op, _)| op.to_owned())

@@ -15,6 +15,7 @@
 //! `MANIFEST`, or with a part that is missing or fails its checksum, is
 //! skipped with a warning and never loaded.
 
+pub mod blobs;
 mod manifest;
 mod store;
 

@@ -8,18 +8,19 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use tidewater_operators::checkpoint::{Checkpointing, Part, Restored, SnapshotStore};
 use tidewater_operators::EventTime;
 
+use super::blobs;
 use super::manifest::{checkpoint_dir, list, part_name, Manifest, MANIFEST_VERSION};
 
 struct Write_ {
     dir: PathBuf,
     name: String,
-    bytes: Vec<u8>,
+    part: Part,
 }
 
 /// A checkpoint store in a directory (local, or a mount shared by all hosts).
@@ -35,23 +36,21 @@ pub struct DirStore {
 }
 
 impl DirStore {
-    /// A store under `root`, with its background writer.
-    pub fn new(root: &Path) -> anyhow::Result<DirStore> {
+    /// A store under `root`, with its background writer; key groups larger
+    /// than `inline_max` bytes are stored as shared blobs.
+    pub fn new(root: &Path, inline_max: usize) -> anyhow::Result<DirStore> {
         fs::create_dir_all(root)
             .with_context(|| format!("cannot create checkpoint directory {}", root.display()))?;
         let (writer, jobs) = channel::<Write_>();
         let failure = Arc::new(Mutex::new(None));
         let failed = Arc::clone(&failure);
+        let blob_root = root.to_owned();
         std::thread::Builder::new()
             .name("checkpoint-writer".into())
             .spawn(move || {
                 for job in jobs {
-                    if let Err(e) = write_durably(&job.dir, &job.name, &job.bytes) {
-                        let message = format!(
-                            "cannot write checkpoint part {}/{}: {e:#}",
-                            job.dir.display(),
-                            job.name
-                        );
+                    if let Err(e) = write_part_durably(&blob_root, job, inline_max) {
+                        let message = format!("cannot write a checkpoint part: {e:#}");
                         tracing::error!("{message}");
                         failed.lock().expect("not poisoned").get_or_insert(message);
                     }
@@ -98,11 +97,17 @@ impl DirStore {
             }
             let dir = checkpoint_dir(&self.root, c);
             let mut parts = Vec::new();
+            let (mut bytes_written, mut bytes_total) = (0, 0);
             for operator in &operators {
                 for worker in 0..peers {
                     let name = part_name(operator, worker);
                     match fs::metadata(dir.join(&name)) {
-                        Ok(meta) => parts.push((name, meta.len())),
+                        Ok(meta) => {
+                            let stats = blobs::read_stats(&dir.join(format!("{name}.refs")));
+                            bytes_written += meta.len() + stats.new_blob_bytes;
+                            bytes_total += meta.len() + stats.blob_bytes;
+                            parts.push((name, meta.len()));
+                        }
                         Err(_) => break,
                     }
                 }
@@ -125,6 +130,8 @@ impl DirStore {
                     .borrow()
                     .age(c)
                     .map_or(0, |d| d.as_millis() as u64),
+                bytes_written,
+                bytes_total,
             }
             .write(&dir)?;
             tracing::info!(
@@ -161,6 +168,7 @@ impl DirStore {
                     .with_context(|| format!("cannot remove {}", entry.dir.display()))?;
             }
         }
+        blobs::collect_garbage(&self.root, Duration::from_secs(60))?;
         Ok(())
     }
 }
@@ -170,7 +178,7 @@ impl SnapshotStore for DirStore {
         let job = Write_ {
             dir: checkpoint_dir(&self.root, checkpoint),
             name: part_name(operator, self.worker),
-            bytes: part.encode(),
+            part,
         };
         if self.writer.send(job).is_err() {
             self.failure
@@ -202,13 +210,20 @@ impl SnapshotStore for DirStore {
     }
 }
 
-fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
-    fs::create_dir_all(dir)?;
+/// Stores large key groups as blobs (only those not stored already), then
+/// the list of blobs the part refers to with the bytes written, then the
+/// part itself (temporary name, fsync, rename).
+fn write_part_durably(root: &Path, mut job: Write_, inline_max: usize) -> anyhow::Result<()> {
+    let Write_ { dir, name, part } = &mut job;
+    fs::create_dir_all(&*dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let written = blobs::externalize(root, part, inline_max)?;
+    blobs::write_refs(&dir.join(format!("{name}.refs")), part, written)?;
     let tmp = dir.join(format!("{name}.tmp"));
     let mut file = fs::File::create(&tmp)?;
-    file.write_all(bytes)?;
+    file.write_all(&part.encode())?;
     file.sync_all()?;
-    fs::rename(&tmp, dir.join(name))?;
+    fs::rename(&tmp, dir.join(&*name))
+        .with_context(|| format!("cannot write {}/{name}", dir.display()))?;
     Ok(())
 }
 

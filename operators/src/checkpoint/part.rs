@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 const MAGIC: &[u8; 8] = b"TWPART\0\0";
 /// The part format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const HEADER: usize = 8 + 4 + 8 + 4;
 
 /// One worker's state of one operator.
@@ -27,6 +27,10 @@ pub struct Part {
     pub groups: Vec<(u64, Vec<u8>)>,
     /// State that belongs to no key (for example a source's watermark).
     pub global: Vec<u8>,
+    /// Key groups stored apart, by content: `(group, 128-bit hash, length)`.
+    /// Set and resolved by the store (incremental checkpoints); operators
+    /// always see their groups in `groups`.
+    pub blobs: Vec<(u64, [u64; 2], u64)>,
 }
 
 /// Why a part could not be read.
@@ -112,6 +116,7 @@ mod tests {
             peers: 3,
             groups: vec![(7, vec![1, 2, 3]), (4095, vec![])],
             global: b"watermark".to_vec(),
+            blobs: vec![(9, [1, 2], 3)],
         }
     }
 

@@ -80,6 +80,7 @@ impl Snapshots {
             peers: self.peers,
             groups,
             global,
+            blobs: Vec::new(),
         };
         self.checkpointing.store.write_part(c, &self.name, part);
     }
