@@ -104,6 +104,10 @@ pub struct Savepoints {
     stopping: bool,
 }
 
+/// Set once this process is stopping with a savepoint: peers going away is
+/// then expected, not a failure (the panic hook exits 0).
+pub static STOPPING: AtomicBool = AtomicBool::new(false);
+
 /// Installed once per process: SIGTERM sets the flag.
 static SIGTERM: Mutex<Option<Arc<AtomicBool>>> = Mutex::new(None);
 
@@ -171,6 +175,10 @@ impl Savepoints {
             };
             if !checkpointing.store.is_complete(c) {
                 return true;
+            }
+            if reply.is_none() {
+                // Before LATEST appears: peers that see it will go away.
+                STOPPING.store(true, Ordering::SeqCst);
             }
             let result = copy_savepoint(&self.root, c).map_err(|e| format!("{e:#}"));
             match reply.take() {

@@ -79,7 +79,7 @@ where
                 (savepoints.as_mut(), ctx.checkpointing())
             {
                 if savepoints.poll(checkpointing) == crate::control::Next::Stop {
-                    STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
+                    crate::control::STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
                     let root = checkpoint_root
                         .as_deref()
                         .expect("savepoints need --checkpoint-dir");
@@ -101,7 +101,7 @@ where
                 if let Some(latest) =
                     crate::control::latest_savepoint(root).filter(|l| Some(l) != before.as_ref())
                 {
-                    STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
+                    crate::control::STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
                     crate::control::acknowledge(root, &latest, process);
                     std::process::exit(0);
                 }
@@ -205,17 +205,13 @@ pub fn init_logging() {
         .try_init();
 }
 
-/// Set once a stop-with-savepoint has completed: peers going away is then
-/// expected, not a failure.
-static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
 /// A panicking worker would leave its peers waiting forever: end the process.
 fn exit_on_panic() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if STOPPING.load(std::sync::atomic::Ordering::SeqCst) {
+            if crate::control::STOPPING.load(std::sync::atomic::Ordering::SeqCst) {
                 std::process::exit(0);
             }
             default(info);
