@@ -181,16 +181,23 @@ impl Savepoints {
                 STOPPING.store(true, Ordering::SeqCst);
             }
             let result = copy_savepoint(&self.root, c).map_err(|e| format!("{e:#}"));
-            match reply.take() {
-                Some(reply) => {
-                    let _ = reply.send(result);
+            match (reply.take(), &result) {
+                (Some(reply), _) => {
+                    let _ = reply.send(result.clone());
                 }
-                None => {
-                    match &result {
-                        Ok(path) => eprintln!("stopped with savepoint {}", path.display()),
-                        Err(e) => eprintln!("error: stop-with-savepoint failed: {e}"),
-                    }
+                (None, Ok(path)) => {
+                    // Said before LATEST appears: once peers see it they go.
+                    eprintln!("stopped with savepoint {}", path.display());
                     stop = true;
+                }
+                (None, Err(e)) => {
+                    eprintln!("error: stop-with-savepoint failed: {e}");
+                    stop = true;
+                }
+            }
+            if let Ok(path) = &result {
+                if let Err(e) = record_latest(&self.root, path) {
+                    tracing::error!("cannot record the savepoint: {e:#}");
                 }
             }
             false
@@ -203,8 +210,7 @@ impl Savepoints {
     }
 }
 
-/// Copies complete checkpoint `c` to `root/savepoints/sp-<c>`, and records
-/// it in `root/savepoints/LATEST`.
+/// Copies complete checkpoint `c` to `root/savepoints/sp-<c>`.
 fn copy_savepoint(root: &Path, c: EventTime) -> anyhow::Result<PathBuf> {
     let from = checkpoint_dir(root, c);
     let to = root.join("savepoints").join(format!("sp-{c:020}"));
@@ -231,11 +237,23 @@ fn copy_savepoint(root: &Path, c: EventTime) -> anyhow::Result<PathBuf> {
     // The manifest last, as in a checkpoint.
     fs::copy(from.join("MANIFEST"), tmp.join("MANIFEST"))?;
     fs::rename(&tmp, &to)?;
-    fs::write(
-        root.join("savepoints").join("LATEST"),
-        format!("{}\n", to.display()),
-    )?;
     Ok(to)
+}
+
+/// Records `path` as the newest savepoint in `root/savepoints/LATEST`.
+fn record_latest(root: &Path, path: &Path) -> anyhow::Result<()> {
+    let latest = root.join("savepoints").join("LATEST");
+    let tmp = latest.with_extension("tmp");
+    fs::write(
+        &tmp,
+        format!(
+            "{}
+",
+            path.display()
+        ),
+    )?;
+    fs::rename(&tmp, &latest)?;
+    Ok(())
 }
 
 /// For processes other than 0 stopping on SIGTERM: the savepoint recorded
