@@ -32,6 +32,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use serde::Deserialize;
+use tidewater::connectors::kafka::{KafkaSource, KafkaUri};
+use tidewater::connectors::output::Output;
 use tidewater::prelude::*;
 
 #[path = "common/bid_queries.rs"]
@@ -66,14 +68,15 @@ enum Query {
 /// Windowed queries over a CSV file of bids.
 #[derive(clap::Args, Debug, Clone)]
 struct Job {
-    /// Input file(s) or directories of CSV bid rows.
+    /// Input file(s) or directories of CSV bid rows, or a topic
+    /// (`kafka://HOST:PORT/TOPIC?bounded=true`).
     #[arg(long, required = true, num_args = 1..)]
     input: Vec<PathBuf>,
     /// The query to run.
     #[arg(long, value_enum)]
     query: Query,
-    /// Where to write the result: a directory of per-worker CSV files, or
-    /// with --sorted one sorted CSV file.
+    /// Where to write the result: a directory of per-worker CSV files, with
+    /// --sorted one sorted CSV file, or a topic (`kafka://HOST:PORT/TOPIC`).
     #[arg(long)]
     output: PathBuf,
     /// Write exactly one file, sorted, at the end.
@@ -89,30 +92,51 @@ struct Job {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::<Job>::parse();
     let job = cli.job;
-    // Fail fast on unreadable input, before any worker starts.
-    FileSource::new(&job.input).files()?;
+    // Fail fast on unreadable input or a bad address, before any worker starts.
+    let kafka_input = job.input[0]
+        .to_str()
+        .filter(|s| KafkaUri::is_kafka(s))
+        .map(str::parse::<KafkaUri>)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    if kafka_input.is_none() {
+        FileSource::new(&job.input).files()?;
+    }
+    Output::parse(&job.output.to_string_lossy(), job.sorted).map_err(anyhow::Error::msg)?;
     tidewater::execute(&cli.runtime, move |worker, ctx| {
         let job = job.clone();
+        let kafka_input = kafka_input.clone();
         worker.dataflow(|scope| {
-            let source = FileSource::new(&job.input).format(Format::Csv).build(
-                scope,
-                ctx,
-                job.source.config(),
-                |bid: &BidRow| bid.date_time,
-            )?;
+            let config = job.source.config();
+            let source = match kafka_input {
+                Some(uri) => KafkaSource::new(uri)
+                    .build(scope, ctx, config, |bid: &BidRow| bid.date_time)
+                    .map_err(anyhow::Error::msg)?,
+                None => FileSource::new(&job.input).format(Format::Csv).build(
+                    scope,
+                    ctx,
+                    config,
+                    |bid: &BidRow| bid.date_time,
+                )?,
+            };
+            // Beside a file output, or in the working directory for a topic.
+            let base = if KafkaUri::is_kafka(&job.output.to_string_lossy()) {
+                PathBuf::from("bid_windows")
+            } else {
+                job.output.clone()
+            };
             let dead_letters = job
                 .dead_letter
                 .clone()
-                .unwrap_or_else(|| with_suffix(&job.output, ".dead-letters"));
+                .unwrap_or_else(|| with_suffix(&base, ".dead-letters"));
             DeadLetterSink::new(dead_letters).write(source.dead_letters, ctx);
             if job.source.late_policy == LatePolicy::SideOutput {
-                FileSink::new(with_suffix(&job.output, ".late"))
+                FileSink::new(with_suffix(&base, ".late"))
                     .format(Format::Csv)
                     .write(source.late.map(|(b, time)| (b.tuple(), time)), ctx);
             }
-            let sink = FileSink::new(&job.output)
-                .format(Format::Csv)
-                .sorted(job.sorted);
+            let sink = Output::parse(&job.output.to_string_lossy(), job.sorted)
+                .map_err(anyhow::Error::msg)?;
             // Keep what the queries need; the channel string stays behind.
             let bids = source.records.map(|(b, time)| (b.tuple(), time));
             match job.query {

@@ -9,7 +9,9 @@
 pub mod dead_letter;
 pub mod file;
 pub mod format;
+pub mod kafka;
 pub mod nexmark;
+pub mod output;
 pub mod source;
 pub mod stdout;
 

@@ -1,0 +1,133 @@
+//! The Kafka sink, at least once: each record becomes one message (its CSV
+//! or JSON row as the value), and at every checkpoint the sink waits until
+//! everything before it is acknowledged by the broker before it writes its
+//! part, so a completed checkpoint never loses output (a recovery may send
+//! some again). Exactly-once delivery with transactions is not built yet.
+
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+use serde::Serialize;
+use tidewater_operators::checkpoint::{Barrier, Snapshots, Step};
+use tidewater_operators::{Context, EventStream, EventTime, Metrics};
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::Probe;
+
+use super::uri::KafkaUri;
+
+const FLUSH: Duration = Duration::from_secs(30);
+
+/// Writes a stream's records to a topic.
+#[derive(Clone, Debug)]
+pub struct KafkaSink {
+    uri: KafkaUri,
+}
+
+impl KafkaSink {
+    /// Writes to the topic `uri` names.
+    pub fn new(uri: KafkaUri) -> Self {
+        KafkaSink { uri }
+    }
+
+    /// Attaches the sink to `stream`.
+    pub fn write<D: Serialize + 'static>(self, stream: EventStream<'_, D>, ctx: &Context) {
+        let scope = stream.scope();
+        let (snapshots, control) = Snapshots::attach(Some(ctx), scope, "kafka-sink").unzip();
+        let producer: Result<ThreadedProducer<DefaultProducerContext>, _> = ClientConfig::new()
+            .set("bootstrap.servers", &self.uri.bootstrap)
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            .create();
+        let producer = match producer {
+            Ok(p) => Some(p),
+            Err(e) => {
+                ctx.fail(format!(
+                    "cannot create a Kafka producer for {}: {e}",
+                    self.uri.bootstrap
+                ));
+                None
+            }
+        };
+        let (topic, format, fail) = (self.uri.topic.clone(), self.uri.format, ctx.clone());
+        let mut builder = OperatorBuilder::new("KafkaSink".to_owned(), scope);
+        let mut input = builder.new_input(stream, Pipeline);
+        let mut control_input = control.map(|c| builder.new_input(c, Pipeline));
+        let (_output, done) = builder.new_output::<Vec<()>>();
+        builder.build(move |_caps| {
+            let mut barrier: Barrier<Vec<(D, EventTime)>> = Barrier::default();
+            let mut buffer = Vec::new();
+            let mut flushed_at_end = false;
+            move |frontiers| {
+                if let Some(control) = control_input.as_mut() {
+                    control.for_each(|_, data| data.drain(..).for_each(|c| barrier.announce(c)));
+                }
+                let Some(producer) = producer.as_ref() else {
+                    input.for_each(|_, _| {});
+                    return;
+                };
+                let control_frontier = frontiers.get(1).and_then(|f| f.frontier().first().copied());
+                let data_frontier = frontiers[0].frontier().first().copied();
+                let mut send = |batch: Vec<(D, EventTime)>| {
+                    buffer.clear();
+                    if let Err(e) = format.encode_all(batch.iter().map(|(d, _)| d), &mut buffer) {
+                        fail.fail(format!("cannot encode a record for {topic}: {e}"));
+                        return;
+                    }
+                    for row in buffer.split(|b| *b == b'\n').filter(|r| !r.is_empty()) {
+                        let mut record = BaseRecord::<(), [u8]>::to(&topic).payload(row);
+                        loop {
+                            match producer.send(record) {
+                                Ok(()) => break,
+                                Err((
+                                    KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
+                                    back,
+                                )) => {
+                                    record = back;
+                                    std::thread::sleep(Duration::from_millis(1));
+                                }
+                                Err((e, _)) => {
+                                    fail.fail(format!("cannot send to {topic}: {e}"));
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    Metrics::add(&fail.metrics().records_out, batch.len() as u64);
+                };
+                input.for_each(|cap, data| {
+                    let time = *cap.least().expect("a message under a capability");
+                    if let Some(batch) =
+                        barrier.accept(time, std::mem::take(data), control_frontier)
+                    {
+                        send(batch);
+                    }
+                });
+                for step in barrier.steps(data_frontier, control_frontier) {
+                    match step {
+                        Step::Data(batches) => batches.into_iter().for_each(&mut send),
+                        Step::Snapshot(c) => match producer.flush(FLUSH) {
+                            Ok(()) => {
+                                if let Some(snapshots) = &snapshots {
+                                    snapshots.write(c, Vec::new(), Vec::new());
+                                }
+                            }
+                            Err(e) => fail
+                                .fail(format!("cannot flush to {topic} for checkpoint {c}: {e}")),
+                        },
+                    }
+                }
+                if data_frontier.is_none() && !flushed_at_end {
+                    flushed_at_end = true;
+                    if let Err(e) = producer.flush(FLUSH) {
+                        fail.fail(format!("cannot flush to {topic}: {e}"));
+                    }
+                }
+            }
+        });
+        done.probe_with(ctx.probe());
+    }
+}

@@ -1,0 +1,106 @@
+//! `kafka://HOST:PORT/TOPIC?option=value&...` as a source or sink address.
+
+use crate::format::Format;
+
+/// Where a source starts reading a partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// The first offset kept.
+    Earliest,
+    /// After the last offset present at start.
+    Latest,
+    /// The first record at or after this timestamp (ms).
+    Timestamp(i64),
+}
+
+/// A parsed `kafka://` address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KafkaUri {
+    /// `HOST:PORT[,HOST:PORT...]`.
+    pub bootstrap: String,
+    /// The topic.
+    pub topic: String,
+    /// `format=csv|json` (default csv): one row per record value.
+    pub format: Format,
+    /// `bounded=true`: read up to the end offsets seen at start, then finish.
+    pub bounded: bool,
+    /// `start=earliest|latest|<epoch-ms>` (default earliest).
+    pub start: Start,
+}
+
+impl std::str::FromStr for KafkaUri {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let rest = s
+            .strip_prefix("kafka://")
+            .ok_or_else(|| format!("{s:?} is not a kafka:// address"))?;
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (bootstrap, topic) = path
+            .split_once('/')
+            .filter(|(b, t)| !b.is_empty() && !t.is_empty())
+            .ok_or_else(|| format!("{s:?}: expected kafka://HOST:PORT/TOPIC"))?;
+        let mut uri = KafkaUri {
+            bootstrap: bootstrap.to_owned(),
+            topic: topic.to_owned(),
+            format: Format::Csv,
+            bounded: false,
+            start: Start::Earliest,
+        };
+        for option in query.split('&').filter(|o| !o.is_empty()) {
+            let (key, value) = option
+                .split_once('=')
+                .ok_or_else(|| format!("{s:?}: option {option:?} is not key=value"))?;
+            match key {
+                "format" => uri.format = value.parse()?,
+                "bounded" => {
+                    uri.bounded = value
+                        .parse()
+                        .map_err(|_| format!("{s:?}: bounded={value:?} is not true or false"))?
+                }
+                "start" => {
+                    uri.start = match value {
+                        "earliest" => Start::Earliest,
+                        "latest" => Start::Latest,
+                        ms => Start::Timestamp(ms.parse().map_err(|_| {
+                            format!("{s:?}: start={ms:?} is not earliest, latest or epoch ms")
+                        })?),
+                    }
+                }
+                other => return Err(format!("{s:?}: unknown option {other:?}")),
+            }
+        }
+        Ok(uri)
+    }
+}
+
+impl KafkaUri {
+    /// Whether `s` names a Kafka topic rather than a file.
+    pub fn is_kafka(s: &str) -> bool {
+        s.starts_with("kafka://")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_options_and_names_mistakes() {
+        let uri: KafkaUri =
+            "kafka://127.0.0.1:9092/bids?bounded=true&format=json&start=1700000000000"
+                .parse()
+                .unwrap();
+        assert_eq!(uri.bootstrap, "127.0.0.1:9092");
+        assert_eq!(uri.topic, "bids");
+        assert!(uri.bounded);
+        assert_eq!(uri.format, Format::Json);
+        assert_eq!(uri.start, Start::Timestamp(1_700_000_000_000));
+        let err = "kafka://h:1/t?colour=blue".parse::<KafkaUri>().unwrap_err();
+        assert!(err.contains("unknown option \"colour\""), "{err}");
+        assert!("kafka://h:1"
+            .parse::<KafkaUri>()
+            .unwrap_err()
+            .contains("HOST:PORT/TOPIC"));
+        assert!("file.csv".parse::<KafkaUri>().is_err());
+    }
+}

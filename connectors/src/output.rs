@@ -1,0 +1,37 @@
+//! Outputs named by a string: a path is a file sink, `kafka://...` a topic.
+
+use serde::Serialize;
+use tidewater_operators::{Context, EventStream};
+
+use crate::file::FileSink;
+use crate::kafka::{KafkaSink, KafkaUri};
+
+/// A file or Kafka sink, chosen by the output's name.
+pub enum Output {
+    /// A file sink.
+    File(FileSink),
+    /// A topic.
+    Kafka(KafkaSink),
+}
+
+impl Output {
+    /// `kafka://HOST:PORT/TOPIC?...` is a topic; anything else a file sink
+    /// (one sorted file with `sorted`, which a topic does not take).
+    pub fn parse(name: &str, sorted: bool) -> Result<Output, String> {
+        if KafkaUri::is_kafka(name) {
+            if sorted {
+                return Err(format!("--sorted writes a file, not the topic {name}"));
+            }
+            return Ok(Output::Kafka(KafkaSink::new(name.parse()?)));
+        }
+        Ok(Output::File(FileSink::new(name).sorted(sorted)))
+    }
+
+    /// Attaches the sink to `stream`.
+    pub fn write<D: Serialize + 'static>(self, stream: EventStream<'_, D>, ctx: &Context) {
+        match self {
+            Output::File(sink) => sink.write(stream, ctx),
+            Output::Kafka(sink) => sink.write(stream, ctx),
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! bid_windows over a real Kafka broker: bids in a three-partition topic,
+//! read in bounded mode by two workers, results to a file and to a topic;
+//! a malformed message lands in the dead-letter output with its coordinates.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{assert_rows_eq, example, generate_bids, oracle, read_bids, read_rows, run_ok};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+
+struct Broker {
+    dir: tempfile::TempDir,
+    address: String,
+}
+
+impl Broker {
+    fn start() -> Broker {
+        let dir = tempfile::tempdir().unwrap();
+        let out = run_ok(Command::new(script()).arg("start").arg(dir.path()));
+        let address = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        Broker { dir, address }
+    }
+
+    fn create_topic(&self, topic: &str, partitions: u32) {
+        let cache = std::env::var("TIDEWATER_KAFKA_CACHE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| {
+                let pom = std::fs::read_to_string(script().with_file_name("pom.xml")).unwrap();
+                let version = pom
+                    .split("<kafka.version>")
+                    .nth(1)
+                    .and_then(|v| v.split('<').next())
+                    .unwrap()
+                    .to_owned();
+                PathBuf::from(std::env::var("HOME").unwrap())
+                    .join(format!(".cache/tidewater/kafka-{version}"))
+            });
+        run_ok(
+            Command::new("java")
+                .arg("-cp")
+                .arg(format!("{}/libs/*", cache.display()))
+                .args([
+                    "org.apache.kafka.tools.TopicCommand",
+                    "--bootstrap-server",
+                    &self.address,
+                ])
+                .args([
+                    "--create",
+                    "--topic",
+                    topic,
+                    "--partitions",
+                    &partitions.to_string(),
+                ]),
+        );
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = Command::new(script())
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/kafka/broker")
+}
+
+fn produce(address: &str, topic: &str, rows: &[String], partitions: i32) {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", address)
+        .create()
+        .unwrap();
+    for (i, row) in rows.iter().enumerate() {
+        let mut record = BaseRecord::<(), str>::to(topic)
+            .payload(row.as_str())
+            .partition(i as i32 % partitions);
+        while let Err((_, back)) = producer.send(record) {
+            record = back;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+/// Every message of `topic` (all partitions from the start), until none
+/// arrives for two seconds.
+fn consume_all(address: &str, topic: &str) -> Vec<String> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", address)
+        .set("group.id", "test-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let mut list = TopicPartitionList::new();
+    for p in metadata.topics()[0].partitions() {
+        list.add_partition_offset(topic, p.id(), Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&list).unwrap();
+    let mut rows = Vec::new();
+    let mut quiet = Instant::now();
+    while quiet.elapsed() < Duration::from_secs(2) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            rows.push(
+                String::from_utf8_lossy(m.payload().unwrap_or_default())
+                    .trim()
+                    .to_owned(),
+            );
+            quiet = Instant::now();
+        }
+    }
+    rows.sort_by_key(|row| numeric(row));
+    rows
+}
+
+fn numeric(row: &str) -> Vec<u64> {
+    row.split(',').map(|f| f.parse().unwrap_or(0)).collect()
+}
+
+#[test]
+fn bid_windows_reads_and_writes_kafka() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = generate_bids(dir.path(), 30_000);
+    let mut rows: Vec<String> = read_rows(&file);
+    // one malformed record, third in partition 1
+    rows.insert(4, "1000,1001,notaprice,channel,1767225600000".into());
+    broker.create_topic("bids", 3);
+    produce(&broker.address, "bids", &rows, 3);
+    let input = format!("kafka://{}/bids?bounded=true", broker.address);
+    let want = oracle::window_count(&read_bids(&file));
+
+    // to a file
+    let output = dir.path().join("counts.csv");
+    let dead = dir.path().join("dead");
+    run_ok(
+        Command::new(example("bid_windows"))
+            .args([
+                "--query",
+                "window-count",
+                "--sorted",
+                "-w",
+                "2",
+                "--input",
+                &input,
+                "--output",
+            ])
+            .arg(&output)
+            .arg("--dead-letter")
+            .arg(&dead),
+    );
+    assert_rows_eq(&read_rows(&output), &want, "from Kafka to a file");
+    let letters: Vec<String> = std::fs::read_dir(&dead)
+        .unwrap()
+        .flat_map(|e| read_rows(&e.unwrap().path()))
+        .collect();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let letter: serde_json::Value = serde_json::from_str(&letters[0]).unwrap();
+    assert_eq!(letter["source"], "bids/1");
+    assert_eq!(
+        letter["position"], 1,
+        "offset of the bad row in partition 1"
+    );
+
+    // to a topic
+    broker.create_topic("counts", 2);
+    let topic_out = format!("kafka://{}/counts", broker.address);
+    run_ok(
+        Command::new(example("bid_windows"))
+            .args([
+                "--query",
+                "window-count",
+                "-w",
+                "2",
+                "--input",
+                &input,
+                "--output",
+                &topic_out,
+            ])
+            .arg("--dead-letter")
+            .arg(dir.path().join("dead2")),
+    );
+    assert_rows_eq(
+        &consume_all(&broker.address, "counts"),
+        &want,
+        "from Kafka to Kafka",
+    );
+}
