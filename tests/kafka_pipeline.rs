@@ -1,6 +1,8 @@
 //! bid_windows over a real Kafka broker: bids in a three-partition topic,
 //! read in bounded mode by two workers, results to a file and to a topic;
-//! a malformed message lands in the dead-letter output with its coordinates.
+//! a malformed message lands in the dead-letter output with its coordinates;
+//! a two-process job killed at random moments resumes from the offsets in
+//! its checkpoints with exact output.
 
 mod common;
 
@@ -8,7 +10,10 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{assert_rows_eq, example, generate_bids, oracle, read_bids, read_rows, run_ok};
+use common::{
+    assert_rows_eq, example, generate_bids, kill_randomly, oracle, read_bids, read_rows, run_ok,
+    supervise, Rng,
+};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -197,5 +202,38 @@ fn bid_windows_reads_and_writes_kafka() {
         &consume_all(&broker.address, "counts"),
         &want,
         "from Kafka to Kafka",
+    );
+
+    // killed at random moments: offsets come back from the checkpoints
+    let mut rng = Rng::new();
+    let recovered = dir.path().join("recovered.csv");
+    let launcher = supervise("bid_windows", |c| {
+        c.args([
+            "--query",
+            "hot-items",
+            "--sorted",
+            "--rate",
+            "8000",
+            "--input",
+            &input,
+            "--output",
+        ])
+        .arg(&recovered)
+        .arg("--dead-letter")
+        .arg(dir.path().join("dead3"))
+        .arg("--checkpoint-dir")
+        .arg(dir.path().join("ck"))
+        .args(["--checkpoint-interval", "200ms"]);
+    });
+    let result = kill_randomly(launcher, 2, &mut rng);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    assert_rows_eq(
+        &read_rows(&recovered),
+        &oracle::hot_items(&read_bids(&file)),
+        "after kills",
     );
 }
