@@ -30,7 +30,6 @@
 
 use std::path::PathBuf;
 
-use clap::Parser;
 use serde::Deserialize;
 use tidewater::connectors::kafka::{KafkaSource, KafkaUri};
 use tidewater::connectors::output::Output;
@@ -90,7 +89,7 @@ struct Job {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::<Job>::parse();
+    let cli = Cli::<Job>::parse_about("Windowed queries over bids from CSV files or Kafka.");
     let job = cli.job;
     // Fail fast on unreadable input or a bad address, before any worker starts.
     let kafka_input = job.input[0]

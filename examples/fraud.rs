@@ -15,7 +15,6 @@
 
 use std::path::PathBuf;
 
-use clap::Parser;
 use tidewater::prelude::*;
 
 const SMALL: u64 = 100;
@@ -80,7 +79,9 @@ struct Job {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::<Job>::parse();
+    let cli = Cli::<Job>::parse_about(
+        "Flags a small transaction followed by a large one within a minute.",
+    );
     let job = cli.job;
     FileSource::new(&job.input).files()?;
     tidewater::execute(&cli.runtime, move |worker, ctx| {

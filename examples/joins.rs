@@ -16,7 +16,6 @@
 
 use std::path::PathBuf;
 
-use clap::Parser;
 use tidewater::operators::{IntervalJoin, TemporalJoin, WindowJoin};
 use tidewater::prelude::*;
 
@@ -62,7 +61,7 @@ struct Job {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::<Job>::parse();
+    let cli = Cli::<Job>::parse_about("Joins two CSV streams in event time.");
     let job = cli.job;
     FileSource::new([&job.left, &job.right]).files()?;
     tidewater::execute(&cli.runtime, move |worker, ctx| {

@@ -10,7 +10,6 @@
 
 use std::path::PathBuf;
 
-use clap::Parser;
 use tidewater::prelude::*;
 
 /// Counts the words of text files.
@@ -28,7 +27,7 @@ struct Job {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::<Job>::parse();
+    let cli = Cli::<Job>::parse_about("Counts the words of text files.");
     let job = cli.job;
     FileSource::new(&job.input).files()?;
     tidewater::execute(&cli.runtime, move |worker, ctx| {

@@ -13,7 +13,7 @@ use tidewater_operators::{LatePolicy, WatermarkStrategy};
 ///
 /// `-h` is timely's hostfile flag, so help is `--help` only.
 #[derive(Parser, Debug, Clone)]
-#[command(disable_help_flag = true)]
+#[command(disable_help_flag = true, about = "A Tidewater program", long_about = None)]
 pub struct Cli<J: clap::Args> {
     /// Worker, process and flow-control flags.
     #[command(flatten)]
@@ -21,6 +21,17 @@ pub struct Cli<J: clap::Args> {
     /// The job's own flags.
     #[command(flatten)]
     pub job: J,
+}
+
+impl<J: clap::Args> Cli<J> {
+    /// Parses the command line, with `about` as the program's description
+    /// in `--help`; exits with clap's message on a bad flag.
+    pub fn parse_about(about: &'static str) -> Self {
+        let matches = <Self as clap::CommandFactory>::command()
+            .about(about)
+            .get_matches();
+        <Self as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
 }
 
 /// How the computation is laid out over threads and processes.

@@ -15,7 +15,6 @@
 
 use std::path::PathBuf;
 
-use clap::Parser;
 use tidewater::prelude::*;
 
 #[path = "../common/bid_queries.rs"]
@@ -62,7 +61,7 @@ struct Job {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::<Job>::parse();
+    let cli = Cli::<Job>::parse_about("Runs a Nexmark query on the built-in generator.");
     let job = cli.job;
     tidewater::execute(&cli.runtime, move |worker, ctx| {
         let job = job.clone();
