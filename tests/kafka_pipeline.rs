@@ -237,3 +237,58 @@ fn bid_windows_reads_and_writes_kafka() {
         "after kills",
     );
 }
+
+#[test]
+fn an_idle_partition_does_not_stall_an_unbounded_job() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    // 25 s of event time: two windows close before the last bids
+    let file = generate_bids(dir.path(), 250_000);
+    let rows = read_rows(&file);
+    // three partitions, bids in two: partition 2 stays silent
+    broker.create_topic("bids", 3);
+    produce(&broker.address, "bids", &rows, 2);
+    let output = dir.path().join("counts");
+    // Not too short an idle timeout: while catching up, librdkafka delivers
+    // partitions in bursts, and a live partition taken for idle would have
+    // its records judged late (the one way processing time affects lateness).
+    let mut job = Command::new(example("bid_windows"))
+        .args([
+            "--query",
+            "window-count",
+            "--idle-timeout-ms",
+            "3000",
+            "--input",
+        ])
+        .arg(format!("kafka://{}/bids", broker.address))
+        .arg("--output")
+        .arg(&output)
+        .arg("--dead-letter")
+        .arg(dir.path().join("dead"))
+        .spawn()
+        .unwrap();
+    // Unbounded: the job runs on. Wait until its output stops growing.
+    let part = output.join("part-00000.csv");
+    let (mut last, mut stable) = (0, Instant::now());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stable.elapsed() < Duration::from_secs(3) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        let len = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+        if len != last {
+            (last, stable) = (len, Instant::now());
+        }
+    }
+    let _ = job.kill();
+    let _ = job.wait();
+    // Every window the live partitions' watermark passed has fired, exactly.
+    let bids = read_bids(&file);
+    let watermark = bids.iter().map(|b| b[3]).max().unwrap() - 2_000;
+    let want: Vec<String> = oracle::window_count(&bids)
+        .into_iter()
+        .filter(|row| numeric(row)[0] <= watermark)
+        .collect();
+    assert!(!want.is_empty());
+    let mut got = read_rows(&part);
+    got.sort_by_key(|row| numeric(row));
+    assert_rows_eq(&got, &want, "windows closed despite the idle partition");
+}
