@@ -271,7 +271,7 @@ fn an_idle_partition_does_not_stall_an_unbounded_job() {
     let part = output.join("part-00000.csv");
     let (mut last, mut stable) = (0, Instant::now());
     let deadline = Instant::now() + Duration::from_secs(60);
-    while stable.elapsed() < Duration::from_secs(3) && Instant::now() < deadline {
+    while (last == 0 || stable.elapsed() < Duration::from_secs(3)) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
         let len = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
         if len != last {
