@@ -1,8 +1,9 @@
 //! bid_windows over a real Kafka broker: bids in a three-partition topic,
 //! read in bounded mode by two workers, results to a file and to a topic;
 //! a malformed message lands in the dead-letter output with its coordinates;
-//! a two-process job killed at random moments resumes from the offsets in
-//! its checkpoints with exact output.
+//! Nexmark events as JSON in a topic give the generator's q7; a two-process
+//! job killed at random moments resumes from the offsets in its checkpoints
+//! with exact output.
 
 mod common;
 
@@ -202,6 +203,41 @@ fn bid_windows_reads_and_writes_kafka() {
         &consume_all(&broker.address, "counts"),
         &want,
         "from Kafka to Kafka",
+    );
+
+    // Nexmark events as JSON from a topic, q7 results to a topic: the same
+    // rows as q7 on the built-in generator
+    let events = dir.path().join("events.jsonl");
+    run_ok(
+        Command::new(common::tidewater())
+            .args([
+                "generate", "--events", "30000", "--what", "events", "--output",
+            ])
+            .arg(&events),
+    );
+    broker.create_topic("events", 3);
+    produce(&broker.address, "events", &read_rows(&events), 3);
+    let generated = dir.path().join("q7.csv");
+    run_ok(
+        Command::new(example("nexmark"))
+            .args(["--query", "q7", "--events", "30000", "--sorted", "--output"])
+            .arg(&generated),
+    );
+    broker.create_topic("q7", 1);
+    run_ok(Command::new(example("nexmark")).args([
+        "--query",
+        "q7",
+        "-w",
+        "2",
+        "--input",
+        &format!("kafka://{}/events?format=json&bounded=true", broker.address),
+        "--output",
+        &format!("kafka://{}/q7", broker.address),
+    ]));
+    assert_rows_eq(
+        &consume_all(&broker.address, "q7"),
+        &read_rows(&generated),
+        "q7 via Kafka",
     );
 
     // killed at random moments: offsets come back from the checkpoints

@@ -13,8 +13,8 @@
 //! processing-time windows; see `q12.rs` on determinism). Without
 //! `--output`, results go to standard output as CSV.
 
-use std::path::PathBuf;
-
+use tidewater::connectors::kafka::{KafkaSource, KafkaUri};
+use tidewater::connectors::output::Output;
 use tidewater::prelude::*;
 
 #[path = "../common/bid_queries.rs"]
@@ -49,10 +49,16 @@ struct Job {
     /// Events per second of event time (spacing of the generated timestamps).
     #[arg(long, default_value_t = 10_000)]
     event_rate: u64,
-    /// Write results here (a directory of per-worker files, or one file with
-    /// --sorted) instead of standard output.
+    /// Read the events from here instead of generating them: JSON lines of
+    /// events (`tidewater generate --what events`) in files or a topic
+    /// (`kafka://HOST:PORT/TOPIC?format=json&bounded=true`).
     #[arg(long)]
-    output: Option<PathBuf>,
+    input: Option<String>,
+    /// Write results here (a directory of per-worker files, one file with
+    /// --sorted, or a topic `kafka://HOST:PORT/TOPIC`) instead of standard
+    /// output.
+    #[arg(long)]
+    output: Option<String>,
     /// Write exactly one sorted file at the end.
     #[arg(long, requires = "output")]
     sorted: bool,
@@ -63,15 +69,36 @@ struct Job {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::<Job>::parse_about("Runs a Nexmark query on the built-in generator.");
     let job = cli.job;
+    if let Some(output) = &job.output {
+        Output::parse(output, job.sorted).map_err(anyhow::Error::msg)?;
+    }
     tidewater::execute(&cli.runtime, move |worker, ctx| {
         let job = job.clone();
-        worker.dataflow(|scope| {
-            let generator = NexmarkSource {
-                events: Some(job.events),
-                event_rate: job.event_rate,
-                ..NexmarkSource::default()
+        worker.dataflow(|scope| -> anyhow::Result<()> {
+            let config = job.source.config();
+            let events = match &job.input {
+                Some(input) if KafkaUri::is_kafka(input) => {
+                    let uri: KafkaUri = input.parse().map_err(anyhow::Error::msg)?;
+                    KafkaSource::new(uri)
+                        .build(scope, ctx, config, Event::timestamp)
+                        .map_err(anyhow::Error::msg)?
+                        .records
+                }
+                Some(input) => {
+                    FileSource::new([input])
+                        .format(Format::Json)
+                        .build(scope, ctx, config, Event::timestamp)?
+                        .records
+                }
+                None => {
+                    let generator = NexmarkSource {
+                        events: Some(job.events),
+                        event_rate: job.event_rate,
+                        ..NexmarkSource::default()
+                    };
+                    generator.build(scope, ctx, config).records
+                }
             };
-            let events = generator.build(scope, ctx, job.source.config()).records;
             if let Query::Q8 = job.query {
                 let persons = events.clone().flat_map(|(event, time)| match event {
                     Event::Person(p) => Some(((p.id as u64, p.name), time)),
@@ -82,7 +109,7 @@ fn main() -> anyhow::Result<()> {
                     _ => None,
                 });
                 emit(&job, q8::q8(persons, sellers), ctx);
-                return;
+                return Ok(());
             }
             let bids = events.flat_map(|(event, time)| match event {
                 Event::Bid(b) => Some((
@@ -106,8 +133,8 @@ fn main() -> anyhow::Result<()> {
                 Query::Q12 => emit(&job, q12::q12(bids), ctx),
                 Query::Q8 => unreachable!("handled above"),
             }
-        });
-        Ok(())
+            Ok(())
+        })
     })
 }
 
@@ -127,7 +154,10 @@ fn q2(bids: EventStream<'_, BidTuple>) -> EventStream<'_, (u64, u64)> {
 
 fn emit<D: serde::Serialize + 'static>(job: &Job, results: EventStream<'_, D>, ctx: &Context) {
     match &job.output {
-        Some(path) => FileSink::new(path).sorted(job.sorted).write(results, ctx),
+        Some(output) => match Output::parse(output, job.sorted) {
+            Ok(sink) => sink.write(results, ctx),
+            Err(e) => ctx.fail(e),
+        },
         None => write_stdout(results, ctx, Format::Csv),
     }
 }
