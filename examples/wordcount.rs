@@ -1,45 +1,69 @@
-//! Word count over text files: the smallest Tidewater program.
+//! Word count over text: the smallest Tidewater program.
 //!
 //! ```text
 //! cargo run --release --example wordcount -- --input README.md --output counts.csv --sorted
+//! ```
+//!
+//! The input may also be a topic of text lines and the output a topic
+//! (`examples/kafka/wordcount.sh` runs it against a local broker):
+//!
+//! ```text
+//! wordcount --input 'kafka://127.0.0.1:9092/lines?format=text&bounded=true' --output kafka://127.0.0.1:9092/counts
 //! ```
 //!
 //! Text has no event time, so every line is read at event time 0: the whole
 //! input is one instant, and its window fires when the input is exhausted.
 //! Rows are `word,count`.
 
-use std::path::PathBuf;
-
+use tidewater::connectors::kafka::{KafkaSource, KafkaUri};
+use tidewater::connectors::output::Output;
 use tidewater::prelude::*;
 
 /// Counts the words of text files.
 #[derive(clap::Args, Debug, Clone)]
 struct Job {
-    /// Text file(s) or directories.
+    /// Text file(s) or directories, or a topic of lines
+    /// (`kafka://HOST:PORT/TOPIC?format=text&bounded=true`).
     #[arg(long, required = true, num_args = 1..)]
-    input: Vec<PathBuf>,
-    /// A directory of per-worker CSV files, or with --sorted one file.
+    input: Vec<String>,
+    /// A directory of per-worker CSV files, with --sorted one file, or a
+    /// topic (`kafka://HOST:PORT/TOPIC`).
     #[arg(long)]
-    output: PathBuf,
+    output: String,
     /// Write exactly one sorted file at the end.
     #[arg(long)]
     sorted: bool,
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::<Job>::parse_about("Counts the words of text files.");
+    let cli = Cli::<Job>::parse_about("Counts the words of text files or a topic of lines.");
     let job = cli.job;
-    FileSource::new(&job.input).files()?;
+    let topic = match job.input.first() {
+        Some(input) if KafkaUri::is_kafka(input) => {
+            Some(input.parse::<KafkaUri>().map_err(anyhow::Error::msg)?)
+        }
+        _ => {
+            FileSource::new(&job.input).files()?;
+            None
+        }
+    };
+    Output::parse(&job.output, job.sorted).map_err(anyhow::Error::msg)?;
     tidewater::execute(&cli.runtime, move |worker, ctx| {
-        let job = job.clone();
+        let (job, topic) = (job.clone(), topic.clone());
         worker.dataflow(|scope| {
-            let lines = FileSource::new(&job.input).build_with(
-                scope,
-                ctx,
-                SourceConfig::default(),
-                |line| Ok(line.to_owned()),
-                |_| 0,
-            )?;
+            let config = SourceConfig::default();
+            let lines = match topic {
+                Some(uri) => KafkaSource::new(uri)
+                    .build(scope, ctx, config, |_: &String| 0)
+                    .map_err(anyhow::Error::msg)?,
+                None => FileSource::new(&job.input).build_with(
+                    scope,
+                    ctx,
+                    config,
+                    |line| Ok(line.to_owned()),
+                    |_| 0,
+                )?,
+            };
             let words = lines.records.flat_map(|(line, time)| {
                 line.split_whitespace()
                     .map(|word| (word.to_lowercase(), time))
@@ -48,9 +72,8 @@ fn main() -> anyhow::Result<()> {
             let counts = words
                 .window_aggregate(TumblingWindows::of_millis(1), |w: &String| w.clone(), Count)
                 .map(|((_, word, count), time)| ((word, count), time));
-            FileSink::new(&job.output)
-                .format(Format::Csv)
-                .sorted(job.sorted)
+            Output::parse(&job.output, job.sorted)
+                .map_err(anyhow::Error::msg)?
                 .write(counts, ctx);
             Ok(())
         })

@@ -240,6 +240,40 @@ fn bid_windows_reads_and_writes_kafka() {
         "q7 via Kafka",
     );
 
+    // text lines through wordcount, topic to topic
+    let text: Vec<String> = (0..500)
+        .map(|i| format!("the quick {} fox, said \"{}\"", i % 7, i % 3))
+        .collect();
+    broker.create_topic("lines", 2);
+    broker.create_topic("words", 1);
+    produce(&broker.address, "lines", &text, 2);
+    run_ok(Command::new(example("wordcount")).args([
+        "-w",
+        "2",
+        "--input",
+        &format!("kafka://{}/lines?format=text&bounded=true", broker.address),
+        "--output",
+        &format!("kafka://{}/words", broker.address),
+    ]));
+    let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
+    for word in text.iter().flat_map(|l| l.split_whitespace()) {
+        *counts.entry(word.to_lowercase()).or_default() += 1;
+    }
+    let mut got = consume_all(&broker.address, "words");
+    got.sort();
+    let mut want: Vec<String> = counts
+        .iter()
+        .map(|(w, c)| {
+            let mut row = Vec::new();
+            tidewater::connectors::format::Format::Csv
+                .encode(&(w, c), &mut row)
+                .unwrap();
+            String::from_utf8(row).unwrap().trim().to_owned()
+        })
+        .collect();
+    want.sort();
+    assert_rows_eq(&got, &want, "wordcount through Kafka");
+
     // killed at random moments: offsets come back from the checkpoints
     let mut rng = Rng::new();
     let recovered = dir.path().join("recovered.csv");

@@ -16,6 +16,8 @@ pub enum Format {
     Csv,
     /// One JSON object (or value) per line.
     Json,
+    /// The line itself, as UTF-8 text (for `String` records); written like CSV.
+    Text,
 }
 
 impl Format {
@@ -32,6 +34,7 @@ impl Format {
         match self {
             Format::Csv => "csv",
             Format::Json => "jsonl",
+            Format::Text => "txt",
         }
     }
 
@@ -40,6 +43,7 @@ impl Format {
         match self {
             Format::Csv => Decoder::Csv(CsvDecoder::new()),
             Format::Json => Decoder::Json(std::marker::PhantomData),
+            Format::Text => Decoder::Text(std::marker::PhantomData),
         }
     }
 
@@ -55,7 +59,7 @@ impl Format {
         out: &mut Vec<u8>,
     ) -> Result<(), String> {
         match self {
-            Format::Csv => {
+            Format::Csv | Format::Text => {
                 let mut writer = csv::WriterBuilder::new()
                     .has_headers(false)
                     .from_writer(std::mem::take(out));
@@ -86,7 +90,10 @@ impl std::str::FromStr for Format {
         match s {
             "csv" => Ok(Format::Csv),
             "json" | "jsonl" => Ok(Format::Json),
-            other => Err(format!("unknown format '{other}': expected csv or json")),
+            "text" | "utf8" => Ok(Format::Text),
+            other => Err(format!(
+                "unknown format '{other}': expected csv, json or text"
+            )),
         }
     }
 }
@@ -97,6 +104,8 @@ pub enum Decoder<T> {
     Csv(CsvDecoder<T>),
     /// A JSON document per line.
     Json(std::marker::PhantomData<T>),
+    /// The line as text.
+    Text(std::marker::PhantomData<T>),
 }
 
 impl<T: DeserializeOwned> Decoder<T> {
@@ -105,6 +114,10 @@ impl<T: DeserializeOwned> Decoder<T> {
         match self {
             Decoder::Csv(csv) => csv.decode(line),
             Decoder::Json(_) => serde_json::from_str(line).map_err(|e| e.to_string()),
+            Decoder::Text(_) => {
+                let text = serde::de::value::StrDeserializer::<serde::de::value::Error>::new(line);
+                T::deserialize(text).map_err(|e| e.to_string())
+            }
         }
     }
 }
@@ -132,6 +145,13 @@ mod tests {
             let back: Row = format.decoder().decode(line.trim_end()).unwrap();
             assert_eq!(back, row);
         }
+    }
+
+    #[test]
+    fn text_is_the_line() {
+        let line: String = Format::Text.decoder().decode("a, b \"c\"").unwrap();
+        assert_eq!(line, "a, b \"c\"");
+        assert_eq!("utf8".parse::<Format>(), Ok(Format::Text));
     }
 
     #[test]
