@@ -9,12 +9,15 @@
 //! cargo run --release --example fraud -- --input transactions.csv --output alerts.csv --sorted
 //! ```
 //!
+//! Or from a topic of transactions to a topic of alerts
+//! (`examples/kafka/fraud.sh` runs that against a local broker).
+//!
 //! Per card the state is the time of a pending small transaction; an
 //! event-time timer one minute later clears it, so state lives only as long
 //! as it can matter.
 
-use std::path::PathBuf;
-
+use tidewater::connectors::kafka::{KafkaSource, KafkaUri};
+use tidewater::connectors::output::Output;
 use tidewater::prelude::*;
 
 const SMALL: u64 = 100;
@@ -65,12 +68,14 @@ impl ProcessFunction<u64, Txn> for SmallThenLarge {
 /// Flags a small transaction followed by a large one within a minute.
 #[derive(clap::Args, Debug, Clone)]
 struct Job {
-    /// CSV file(s) of `card,amount_cents,time_ms`.
+    /// CSV file(s) of `card,amount_cents,time_ms`, or a topic of such rows
+    /// (`kafka://HOST:PORT/TOPIC`).
     #[arg(long, required = true, num_args = 1..)]
-    input: Vec<PathBuf>,
-    /// Where alerts go: a directory of per-worker files, or with --sorted one file.
+    input: Vec<String>,
+    /// Where alerts go: a directory of per-worker files, with --sorted one
+    /// file, or a topic.
     #[arg(long)]
-    output: PathBuf,
+    output: String,
     /// Write exactly one sorted file at the end.
     #[arg(long)]
     sorted: bool,
@@ -83,23 +88,38 @@ fn main() -> anyhow::Result<()> {
         "Flags a small transaction followed by a large one within a minute.",
     );
     let job = cli.job;
-    FileSource::new(&job.input).files()?;
+    let topic = match job.input.first() {
+        Some(input) if KafkaUri::is_kafka(input) => {
+            Some(input.parse::<KafkaUri>().map_err(anyhow::Error::msg)?)
+        }
+        _ => {
+            FileSource::new(&job.input).files()?;
+            None
+        }
+    };
+    Output::parse(&job.output, job.sorted).map_err(anyhow::Error::msg)?;
     tidewater::execute(&cli.runtime, move |worker, ctx| {
-        let job = job.clone();
+        let (job, topic) = (job.clone(), topic.clone());
         worker.dataflow(|scope| {
-            let txns = FileSource::new(&job.input).format(Format::Csv).build(
-                scope,
-                ctx,
-                job.source.config(),
-                |t: &Txn| t.2,
-            )?;
+            let config = job.source.config();
+            let txns = match topic {
+                Some(uri) => KafkaSource::new(uri)
+                    .build(scope, ctx, config, |t: &Txn| t.2)
+                    .map_err(anyhow::Error::msg)?,
+                None => FileSource::new(&job.input).format(Format::Csv).build(
+                    scope,
+                    ctx,
+                    config,
+                    |t: &Txn| t.2,
+                )?,
+            };
             let alerts = txns
                 .records
                 .key_by(|t: &Txn| t.0)
                 .process(None, SmallThenLarge)
                 .output;
-            FileSink::new(&job.output)
-                .sorted(job.sorted)
+            Output::parse(&job.output, job.sorted)
+                .map_err(anyhow::Error::msg)?
                 .write(alerts, ctx);
             Ok(())
         })

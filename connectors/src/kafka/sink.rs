@@ -3,6 +3,8 @@
 //! everything before it is acknowledged by the broker before it writes its
 //! part, so a completed checkpoint never loses output (a recovery may send
 //! some again). Exactly-once delivery with transactions is not built yet.
+//! (No idempotent producer: at least once does not need it, and on a fresh
+//! broker its producer-id handshake can outlast a short job.)
 
 use std::time::Duration;
 
@@ -39,7 +41,7 @@ impl KafkaSink {
         let (snapshots, control) = Snapshots::attach(Some(ctx), scope, "kafka-sink").unzip();
         let producer: Result<ThreadedProducer<DefaultProducerContext>, _> = ClientConfig::new()
             .set("bootstrap.servers", &self.uri.bootstrap)
-            .set("enable.idempotence", "true")
+            .set("acks", "all")
             .set("linger.ms", "5")
             .create();
         let producer = match producer {
@@ -57,7 +59,8 @@ impl KafkaSink {
         let mut input = builder.new_input(stream, Pipeline);
         let mut control_input = control.map(|c| builder.new_input(c, Pipeline));
         let (_output, done) = builder.new_output::<Vec<()>>();
-        builder.build(move |_caps| {
+        // Stays scheduled until everything is flushed at the end.
+        builder.build_reschedule(move |_caps| {
             let mut barrier: Barrier<Vec<(D, EventTime)>> = Barrier::default();
             let mut buffer = Vec::new();
             let mut flushed_at_end = false;
@@ -67,7 +70,7 @@ impl KafkaSink {
                 }
                 let Some(producer) = producer.as_ref() else {
                     input.for_each(|_, _| {});
-                    return;
+                    return false;
                 };
                 let control_frontier = frontiers.get(1).and_then(|f| f.frontier().first().copied());
                 let data_frontier = frontiers[0].frontier().first().copied();
@@ -122,10 +125,18 @@ impl KafkaSink {
                 }
                 if data_frontier.is_none() && !flushed_at_end {
                     flushed_at_end = true;
-                    if let Err(e) = producer.flush(FLUSH) {
+                    let flushed = producer
+                        .flush(FLUSH)
+                        .map_err(|e| e.to_string())
+                        .and_then(|()| match producer.in_flight_count() {
+                            0 => Ok(()),
+                            n => Err(format!("{n} messages still unacknowledged")),
+                        });
+                    if let Err(e) = flushed {
                         fail.fail(format!("cannot flush to {topic}: {e}"));
                     }
                 }
+                !flushed_at_end
             }
         });
         done.probe_with(ctx.probe());
