@@ -3,8 +3,8 @@
 //! everything before it is acknowledged by the broker before it writes its
 //! part, so a completed checkpoint never loses output (a recovery may send
 //! some again). Exactly-once delivery with transactions is not built yet.
-//! (No idempotent producer: at least once does not need it, and on a fresh
-//! broker its producer-id handshake can outlast a short job.)
+//! (No idempotent producer: at least once does not need it, and it adds a
+//! producer-id handshake with the transaction coordinator at start.)
 
 use std::time::Duration;
 
