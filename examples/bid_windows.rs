@@ -31,7 +31,8 @@
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use tidewater::connectors::kafka::{KafkaSource, KafkaUri};
+use tidewater::connectors::input::Input;
+use tidewater::connectors::kafka::KafkaUri;
 use tidewater::connectors::output::Output;
 use tidewater::prelude::*;
 
@@ -70,7 +71,7 @@ struct Job {
     /// Input file(s) or directories of CSV bid rows, or a topic
     /// (`kafka://HOST:PORT/TOPIC?bounded=true`).
     #[arg(long, required = true, num_args = 1..)]
-    input: Vec<PathBuf>,
+    input: Vec<String>,
     /// The query to run.
     #[arg(long, value_enum)]
     query: Query,
@@ -92,32 +93,16 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::<Job>::parse_about("Windowed queries over bids from CSV files or Kafka.");
     let job = cli.job;
     // Fail fast on unreadable input or a bad address, before any worker starts.
-    let kafka_input = job.input[0]
-        .to_str()
-        .filter(|s| KafkaUri::is_kafka(s))
-        .map(str::parse::<KafkaUri>)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
-    if kafka_input.is_none() {
-        FileSource::new(&job.input).files()?;
-    }
+    let input = Input::parse(&job.input, Format::Csv).map_err(anyhow::Error::msg)?;
     Output::parse(&job.output.to_string_lossy(), job.sorted).map_err(anyhow::Error::msg)?;
     tidewater::execute(&cli.runtime, move |worker, ctx| {
-        let job = job.clone();
-        let kafka_input = kafka_input.clone();
+        let (job, input) = (job.clone(), input.clone());
         worker.dataflow(|scope| {
-            let config = job.source.config();
-            let source = match kafka_input {
-                Some(uri) => KafkaSource::new(uri)
-                    .build(scope, ctx, config, |bid: &BidRow| bid.date_time)
-                    .map_err(anyhow::Error::msg)?,
-                None => FileSource::new(&job.input).format(Format::Csv).build(
-                    scope,
-                    ctx,
-                    config,
-                    |bid: &BidRow| bid.date_time,
-                )?,
-            };
+            let source = input
+                .build(scope, ctx, job.source.config(), |bid: &BidRow| {
+                    bid.date_time
+                })
+                .map_err(anyhow::Error::msg)?;
             // Beside a file output, or in the working directory for a topic.
             let base = if KafkaUri::is_kafka(&job.output.to_string_lossy()) {
                 PathBuf::from("bid_windows")

@@ -16,7 +16,7 @@
 //! event-time timer one minute later clears it, so state lives only as long
 //! as it can matter.
 
-use tidewater::connectors::kafka::{KafkaSource, KafkaUri};
+use tidewater::connectors::input::Input;
 use tidewater::connectors::output::Output;
 use tidewater::prelude::*;
 
@@ -88,31 +88,14 @@ fn main() -> anyhow::Result<()> {
         "Flags a small transaction followed by a large one within a minute.",
     );
     let job = cli.job;
-    let topic = match job.input.first() {
-        Some(input) if KafkaUri::is_kafka(input) => {
-            Some(input.parse::<KafkaUri>().map_err(anyhow::Error::msg)?)
-        }
-        _ => {
-            FileSource::new(&job.input).files()?;
-            None
-        }
-    };
+    let input = Input::parse(&job.input, Format::Csv).map_err(anyhow::Error::msg)?;
     Output::parse(&job.output, job.sorted).map_err(anyhow::Error::msg)?;
     tidewater::execute(&cli.runtime, move |worker, ctx| {
-        let (job, topic) = (job.clone(), topic.clone());
+        let (job, input) = (job.clone(), input.clone());
         worker.dataflow(|scope| {
-            let config = job.source.config();
-            let txns = match topic {
-                Some(uri) => KafkaSource::new(uri)
-                    .build(scope, ctx, config, |t: &Txn| t.2)
-                    .map_err(anyhow::Error::msg)?,
-                None => FileSource::new(&job.input).format(Format::Csv).build(
-                    scope,
-                    ctx,
-                    config,
-                    |t: &Txn| t.2,
-                )?,
-            };
+            let txns = input
+                .build(scope, ctx, job.source.config(), |t: &Txn| t.2)
+                .map_err(anyhow::Error::msg)?;
             let alerts = txns
                 .records
                 .key_by(|t: &Txn| t.0)

@@ -15,7 +15,7 @@
 //! input is one instant, and its window fires when the input is exhausted.
 //! Rows are `word,count`.
 
-use tidewater::connectors::kafka::{KafkaSource, KafkaUri};
+use tidewater::connectors::input::Input;
 use tidewater::connectors::output::Output;
 use tidewater::prelude::*;
 
@@ -38,32 +38,14 @@ struct Job {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::<Job>::parse_about("Counts the words of text files or a topic of lines.");
     let job = cli.job;
-    let topic = match job.input.first() {
-        Some(input) if KafkaUri::is_kafka(input) => {
-            Some(input.parse::<KafkaUri>().map_err(anyhow::Error::msg)?)
-        }
-        _ => {
-            FileSource::new(&job.input).files()?;
-            None
-        }
-    };
+    let input = Input::parse(&job.input, Format::Text).map_err(anyhow::Error::msg)?;
     Output::parse(&job.output, job.sorted).map_err(anyhow::Error::msg)?;
     tidewater::execute(&cli.runtime, move |worker, ctx| {
-        let (job, topic) = (job.clone(), topic.clone());
+        let (job, input) = (job.clone(), input.clone());
         worker.dataflow(|scope| {
-            let config = SourceConfig::default();
-            let lines = match topic {
-                Some(uri) => KafkaSource::new(uri)
-                    .build(scope, ctx, config, |_: &String| 0)
-                    .map_err(anyhow::Error::msg)?,
-                None => FileSource::new(&job.input).build_with(
-                    scope,
-                    ctx,
-                    config,
-                    |line| Ok(line.to_owned()),
-                    |_| 0,
-                )?,
-            };
+            let lines = input
+                .build(scope, ctx, SourceConfig::default(), |_: &String| 0)
+                .map_err(anyhow::Error::msg)?;
             let words = lines.records.flat_map(|(line, time)| {
                 line.split_whitespace()
                     .map(|word| (word.to_lowercase(), time))

@@ -2,6 +2,8 @@
 //! Apache Kafka broker (fetching it from Maven Central on first use) and
 //! prints its address; topics can be created on it; `stop` ends it.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -25,22 +27,9 @@ fn starts_answers_and_stops() {
     let address = String::from_utf8(started.stdout).unwrap().trim().to_owned();
     assert!(address.starts_with("127.0.0.1:"), "{address}");
 
-    let cache = std::env::var("TIDEWATER_KAFKA_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            let pom = std::fs::read_to_string(broker().with_file_name("pom.xml")).unwrap();
-            let version = pom
-                .split("<kafka.version>")
-                .nth(1)
-                .and_then(|v| v.split('<').next())
-                .unwrap()
-                .to_owned();
-            PathBuf::from(std::env::var("HOME").unwrap())
-                .join(format!(".cache/tidewater/kafka-{version}"))
-        });
     let topics = Command::new("java")
         .arg("-cp")
-        .arg(format!("{}/libs/*", cache.display()))
+        .arg(format!("{}/*", common::kafka_libs().display()))
         .args([
             "org.apache.kafka.tools.TopicCommand",
             "--bootstrap-server",

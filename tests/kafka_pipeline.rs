@@ -35,23 +35,10 @@ impl Broker {
     }
 
     fn create_topic(&self, topic: &str, partitions: u32) {
-        let cache = std::env::var("TIDEWATER_KAFKA_CACHE")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| {
-                let pom = std::fs::read_to_string(script().with_file_name("pom.xml")).unwrap();
-                let version = pom
-                    .split("<kafka.version>")
-                    .nth(1)
-                    .and_then(|v| v.split('<').next())
-                    .unwrap()
-                    .to_owned();
-                PathBuf::from(std::env::var("HOME").unwrap())
-                    .join(format!(".cache/tidewater/kafka-{version}"))
-            });
         run_ok(
             Command::new("java")
                 .arg("-cp")
-                .arg(format!("{}/libs/*", cache.display()))
+                .arg(format!("{}/*", common::kafka_libs().display()))
                 .args([
                     "org.apache.kafka.tools.TopicCommand",
                     "--bootstrap-server",

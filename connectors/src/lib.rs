@@ -9,6 +9,7 @@
 pub mod dead_letter;
 pub mod file;
 pub mod format;
+pub mod input;
 pub mod kafka;
 pub mod nexmark;
 pub mod output;

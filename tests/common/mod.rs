@@ -266,3 +266,23 @@ pub fn supervise(program: &str, configure: impl FnOnce(&mut Command)) -> Child {
         .spawn()
         .expect("the launcher starts")
 }
+
+/// The folder of Kafka jars that `tests/kafka/broker` fetched.
+pub fn kafka_libs() -> PathBuf {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/kafka/broker");
+    let cache = std::env::var("TIDEWATER_KAFKA_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            let pom = std::fs::read_to_string(script.with_file_name("pom.xml"))
+                .expect("tests/kafka/pom.xml");
+            let version = pom
+                .split("<kafka.version>")
+                .nth(1)
+                .and_then(|v| v.split('<').next())
+                .expect("a kafka.version in the pom")
+                .to_owned();
+            PathBuf::from(std::env::var("HOME").expect("HOME"))
+                .join(format!(".cache/tidewater/kafka-{version}"))
+        });
+    cache.join("libs")
+}
