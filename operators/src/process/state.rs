@@ -32,6 +32,18 @@ struct Keyed<S> {
     touched: EventTime,
 }
 
+/// A key's state, created (at `now`) on first use.
+fn keyed<'a, K: Hash + Eq + Clone, S: Default>(
+    states: &'a mut HashMap<K, Keyed<S>>,
+    key: &K,
+    now: EventTime,
+) -> &'a mut Keyed<S> {
+    states.entry(key.clone()).or_insert_with(|| Keyed {
+        state: S::default(),
+        touched: now,
+    })
+}
+
 /// Everything one key holds, as written to a checkpoint.
 #[derive(Serialize, Deserialize)]
 struct KeyImage<K, D, S> {
@@ -122,10 +134,7 @@ where
                 let mut batch = self.pending.remove(&now).unwrap_or_default();
                 batch.sort();
                 for (k, record) in batch {
-                    let entry = self.states.entry(k.clone()).or_insert_with(|| Keyed {
-                        state: S::default(),
-                        touched: now,
-                    });
+                    let entry = keyed(&mut self.states, &k, now);
                     if let Some(ttl_ms) = self.state_ttl_ms {
                         self.ttl
                             .remove(&(entry.touched.saturating_add(ttl_ms), k.clone()));
@@ -144,10 +153,7 @@ where
                 }
             } else if next_timer == Some(now) {
                 let (_, k) = self.timers.event.pop_first().expect("a timer");
-                let entry = self.states.entry(k.clone()).or_insert_with(|| Keyed {
-                    state: S::default(),
-                    touched: now,
-                });
+                let entry = keyed(&mut self.states, &k, now);
                 let mut ctx = ProcessContext {
                     key: &k,
                     time: now,
@@ -182,10 +188,7 @@ where
             .is_some_and(|(at, _)| *at <= now_ms)
         {
             let (_, k) = self.timers.processing.pop_first().expect("a timer");
-            let entry = self.states.entry(k.clone()).or_insert_with(|| Keyed {
-                state: S::default(),
-                touched: time,
-            });
+            let entry = keyed(&mut self.states, &k, time);
             let mut ctx = ProcessContext {
                 key: &k,
                 time,
@@ -321,21 +324,12 @@ mod tests {
     type State = ProcessState<u32, (u32, u64), u64>;
 
     fn fresh(ttl: Option<u64>) -> State {
-        ProcessState {
-            pending: BTreeMap::new(),
-            states: HashMap::new(),
-            timers: Timers {
-                event: BTreeSet::new(),
-                processing: BTreeSet::new(),
-            },
-            ttl: BTreeSet::new(),
-            state_ttl_ms: ttl,
-        }
+        ProcessState::new(ttl)
     }
 
     fn add(state: &mut State, records: &[(u32, u64, u64)]) {
         for &(k, v, t) in records {
-            state.pending.entry(t).or_default().push((k, (k, v)));
+            state.add(t, k, (k, v));
         }
     }
 
