@@ -7,121 +7,14 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::kafka::{consume_all, numeric, produce, Broker};
 use common::{
     assert_rows_eq, example, generate_bids, kill_randomly, oracle, read_bids, read_rows, run_ok,
     supervise, Rng,
 };
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::{Offset, TopicPartitionList};
-
-struct Broker {
-    dir: tempfile::TempDir,
-    address: String,
-}
-
-impl Broker {
-    fn start() -> Broker {
-        let dir = tempfile::tempdir().unwrap();
-        let out = run_ok(Command::new(script()).arg("start").arg(dir.path()));
-        let address = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-        Broker { dir, address }
-    }
-
-    fn create_topic(&self, topic: &str, partitions: u32) {
-        run_ok(
-            Command::new("java")
-                .arg("-cp")
-                .arg(format!("{}/*", common::kafka_libs().display()))
-                .args([
-                    "org.apache.kafka.tools.TopicCommand",
-                    "--bootstrap-server",
-                    &self.address,
-                ])
-                .args([
-                    "--create",
-                    "--topic",
-                    topic,
-                    "--partitions",
-                    &partitions.to_string(),
-                ]),
-        );
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = Command::new(script())
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/kafka/broker")
-}
-
-fn produce(address: &str, topic: &str, rows: &[String], partitions: i32) {
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", address)
-        .create()
-        .unwrap();
-    for (i, row) in rows.iter().enumerate() {
-        let mut record = BaseRecord::<(), str>::to(topic)
-            .payload(row.as_str())
-            .partition(i as i32 % partitions);
-        while let Err((_, back)) = producer.send(record) {
-            record = back;
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-    producer.flush(Duration::from_secs(30)).unwrap();
-}
-
-/// Every message of `topic` (all partitions from the start), until none
-/// arrives for two seconds.
-fn consume_all(address: &str, topic: &str) -> Vec<String> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", address)
-        .set("group.id", "test-reader")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .unwrap();
-    let mut list = TopicPartitionList::new();
-    for p in metadata.topics()[0].partitions() {
-        list.add_partition_offset(topic, p.id(), Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&list).unwrap();
-    let mut rows = Vec::new();
-    let mut quiet = Instant::now();
-    while quiet.elapsed() < Duration::from_secs(2) {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            rows.push(
-                String::from_utf8_lossy(m.payload().unwrap_or_default())
-                    .trim()
-                    .to_owned(),
-            );
-            quiet = Instant::now();
-        }
-    }
-    rows.sort_by_key(|row| numeric(row));
-    rows
-}
-
-fn numeric(row: &str) -> Vec<u64> {
-    row.split(',').map(|f| f.parse().unwrap_or(0)).collect()
-}
 
 #[test]
 fn bid_windows_reads_and_writes_kafka() {

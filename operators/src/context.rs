@@ -62,6 +62,7 @@ impl Context {
             scope,
             Rc::clone(&checkpointing.coordinator),
             self.probe.clone(),
+            Rc::clone(&checkpointing.store),
         ))
     }
 

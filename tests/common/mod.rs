@@ -2,6 +2,8 @@
 //! input, and a brute-force oracle for the bid queries.
 #![allow(dead_code)]
 
+pub mod kafka;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
@@ -206,7 +208,7 @@ impl Rng {
     }
 }
 
-fn children(pid: u32) -> Vec<i32> {
+pub fn children(pid: u32) -> Vec<i32> {
     let path = format!("/proc/{pid}/task/{pid}/children");
     std::fs::read_to_string(path)
         .unwrap_or_default()

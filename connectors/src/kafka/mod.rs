@@ -1,13 +1,16 @@
 //! Kafka, through `rdkafka` (its bundled librdkafka): a source whose
 //! partitions are spread over every worker of every process, each with its
-//! own watermark and its offsets in checkpoints, and an at-least-once sink
-//! that flushes at every checkpoint. Inputs and outputs are named by URIs
-//! (see [`KafkaUri`]).
+//! own watermark and its offsets in checkpoints, and a sink that is at least
+//! once (flushes at every checkpoint) or exactly once (a Kafka transaction
+//! per completed checkpoint). Inputs and outputs are named by URIs (see
+//! [`KafkaUri`]).
 
+mod exactly_once;
 mod sink;
 mod source;
+pub mod transactions;
 mod uri;
 
 pub use sink::KafkaSink;
 pub use source::KafkaSource;
-pub use uri::{KafkaUri, Start};
+pub use uri::{Delivery, KafkaUri, Start};

@@ -1,10 +1,11 @@
-//! The Kafka sink, at least once: each record becomes one message (its CSV
-//! or JSON row as the value), and at every checkpoint the sink waits until
-//! everything before it is acknowledged by the broker before it writes its
-//! part, so a completed checkpoint never loses output (a recovery may send
-//! some again). Exactly-once delivery with transactions is not built yet.
-//! (No idempotent producer: at least once does not need it, and it adds a
-//! producer-id handshake with the transaction coordinator at start.)
+//! The Kafka sink. Each record becomes one message (its CSV or JSON row as
+//! the value). At least once (the default): at every checkpoint the sink
+//! waits until everything before it is acknowledged by the broker before it
+//! writes its part, so a completed checkpoint never loses output (a recovery
+//! may send some again). (No idempotent producer: at least once does not
+//! need it, and it adds a producer-id handshake with the transaction
+//! coordinator at start.) Exactly once (`delivery=exactly-once`): see
+//! [`super::exactly_once`].
 
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::Probe;
 
-use super::uri::KafkaUri;
+use super::uri::{Delivery, KafkaUri};
 
 const FLUSH: Duration = Duration::from_secs(30);
 
@@ -37,6 +38,17 @@ impl KafkaSink {
 
     /// Attaches the sink to `stream`.
     pub fn write<D: Serialize + 'static>(self, stream: EventStream<'_, D>, ctx: &Context) {
+        match self.uri.delivery {
+            Delivery::AtLeastOnce => self.write_at_least_once(stream, ctx),
+            Delivery::ExactlyOnce => super::exactly_once::write(self.uri, stream, ctx),
+        }
+    }
+
+    fn write_at_least_once<D: Serialize + 'static>(
+        self,
+        stream: EventStream<'_, D>,
+        ctx: &Context,
+    ) {
         let scope = stream.scope();
         let (snapshots, control) = Snapshots::attach(Some(ctx), scope, "kafka-sink").unzip();
         let producer: Result<ThreadedProducer<DefaultProducerContext>, _> = ClientConfig::new()

@@ -3,11 +3,19 @@
 //! rebalancing, so the assignment is the same in every run and after a
 //! rescale). A partition's position is the next offset to read; in bounded
 //! mode a partition ends at the end offset seen at start.
+//!
+//! Each partition has its own librdkafka queue, and a read takes an equal
+//! share from each: librdkafka's one consumer queue would hand over one
+//! partition's whole backlog before the next, and a partition waiting
+//! behind another's backlog would look idle and then be late.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::base_consumer::PartitionQueue;
+use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
+use rdkafka::message::BorrowedMessage;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use tidewater_operators::checkpoint::part::{decode, encode};
@@ -61,8 +69,10 @@ struct Partition {
 
 struct KafkaReader<T, F> {
     uri: KafkaUri,
-    consumer: BaseConsumer,
+    consumer: Arc<BaseConsumer>,
     partitions: Vec<Partition>,
+    /// Each partition's own queue (parallel to `partitions`), once assigned.
+    queues: Vec<Option<PartitionQueue<DefaultConsumerContext>>>,
     assigned: bool,
     decoder: crate::format::Decoder<T>,
     event_time: F,
@@ -109,7 +119,8 @@ impl<T: serde::de::DeserializeOwned, F> KafkaReader<T, F> {
         }
         Ok(KafkaReader {
             uri: uri.clone(),
-            consumer,
+            consumer: Arc::new(consumer),
+            queues: Vec::new(),
             partitions,
             assigned: false,
             decoder: uri.format.decoder(),
@@ -160,7 +171,49 @@ impl<T: serde::de::DeserializeOwned, F> KafkaReader<T, F> {
         }
         self.consumer
             .assign(&list)
-            .map_err(|e| format!("cannot assign partitions of {}: {e}", self.uri.topic))
+            .map_err(|e| format!("cannot assign partitions of {}: {e}", self.uri.topic))?;
+        self.queues = self
+            .partitions
+            .iter()
+            .map(|p| self.consumer.split_partition_queue(&self.uri.topic, p.id))
+            .collect();
+        Ok(())
+    }
+}
+
+/// Takes one message of a partition into `batch` (or the dead letters).
+fn take<T: serde::de::DeserializeOwned>(
+    message: &BorrowedMessage<'_>,
+    local: usize,
+    partition: &mut Partition,
+    topic: &str,
+    decoder: &mut crate::format::Decoder<T>,
+    event_time: &impl Fn(&T) -> EventTime,
+    batch: &mut Batch<T>,
+) {
+    if partition.done || partition.end.is_some_and(|end| message.offset() >= end) {
+        return;
+    }
+    partition.next = Some(message.offset() + 1);
+    let raw = message.payload().unwrap_or_default();
+    let decoded = std::str::from_utf8(raw)
+        .map_err(|e| format!("invalid UTF-8: {e}"))
+        .and_then(|line| decoder.decode(line.trim_end_matches(['\n', '\r'])));
+    match decoded {
+        Ok(record) => {
+            let time = event_time(&record);
+            batch.records.push((local, record, time));
+        }
+        Err(error) => batch.dead_letters.push(DeadLetter {
+            source: format!("{topic}/{}", message.partition()),
+            position: message.offset() as u64,
+            error,
+            raw: String::from_utf8_lossy(raw).into_owned(),
+        }),
+    }
+    if partition.end.is_some_and(|end| message.offset() + 1 >= end) {
+        partition.done = true;
+        batch.finished.push(local);
     }
 }
 
@@ -210,52 +263,40 @@ where
                 }
             }
         }
-        let mut got = false;
-        for _ in 0..max {
-            let Some(polled) = self.consumer.poll(Duration::ZERO) else {
-                break;
+        // Serves librdkafka's events; messages all arrive on partition queues.
+        if let Some(Err(e)) = self.consumer.poll(Duration::ZERO) {
+            tracing::warn!("kafka: {e}");
+        }
+        let before = batch.records.len() + batch.dead_letters.len();
+        let share = (max / self.partitions.len().max(1)).max(1);
+        for (local, partition) in self.partitions.iter_mut().enumerate() {
+            let Some(queue) = self.queues.get(local).and_then(Option::as_ref) else {
+                continue;
             };
-            let message = match polled {
-                Ok(message) => message,
-                Err(e) => {
-                    tracing::warn!("kafka: {e}");
+            for _ in 0..share {
+                if partition.done {
                     break;
                 }
-            };
-            let Some(local) = self
-                .partitions
-                .iter()
-                .position(|p| p.id == message.partition())
-            else {
-                continue;
-            };
-            let partition = &mut self.partitions[local];
-            if partition.done || partition.end.is_some_and(|end| message.offset() >= end) {
-                continue;
-            }
-            got = true;
-            partition.next = Some(message.offset() + 1);
-            let raw = message.payload().unwrap_or_default();
-            let decoded = std::str::from_utf8(raw)
-                .map_err(|e| format!("invalid UTF-8: {e}"))
-                .and_then(|line| self.decoder.decode(line.trim_end_matches(['\n', '\r'])));
-            match decoded {
-                Ok(record) => {
-                    let time = (self.event_time)(&record);
-                    batch.records.push((local, record, time));
+                match queue.poll(Duration::ZERO) {
+                    Some(Ok(message)) => take(
+                        &message,
+                        local,
+                        partition,
+                        &self.uri.topic,
+                        &mut self.decoder,
+                        &self.event_time,
+                        batch,
+                    ),
+                    Some(Err(e)) => {
+                        tracing::warn!("kafka: {}/{}: {e}", self.uri.topic, partition.id);
+                        break;
+                    }
+                    None => break,
                 }
-                Err(error) => batch.dead_letters.push(DeadLetter {
-                    source: format!("{}/{}", self.uri.topic, message.partition()),
-                    position: message.offset() as u64,
-                    error,
-                    raw: String::from_utf8_lossy(raw).into_owned(),
-                }),
-            }
-            if partition.end.is_some_and(|end| message.offset() + 1 >= end) {
-                partition.done = true;
-                batch.finished.push(local);
             }
         }
+        let got =
+            batch.records.len() + batch.dead_letters.len() > before || !batch.finished.is_empty();
         got || self.partitions.iter().all(|p| p.done)
     }
 }

@@ -13,6 +13,17 @@ pub enum Start {
     Timestamp(i64),
 }
 
+/// What a sink promises about its output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Everything before a completed checkpoint is acknowledged; a recovery
+    /// may write some of it again.
+    AtLeastOnce,
+    /// Output becomes visible to `read_committed` readers, exactly once, in
+    /// a transaction per completed checkpoint.
+    ExactlyOnce,
+}
+
 /// A parsed `kafka://` address.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KafkaUri {
@@ -26,6 +37,17 @@ pub struct KafkaUri {
     pub bounded: bool,
     /// `start=earliest|latest|<epoch-ms>` (default earliest).
     pub start: Start,
+    /// Sinks: `delivery=at-least-once|exactly-once` (default at-least-once).
+    pub delivery: Delivery,
+    /// Exactly-once sinks: `transactional-id=PREFIX` (default
+    /// `tidewater-TOPIC`), the prefix of the producers' transactional ids.
+    pub transactional_id: String,
+    /// Exactly-once sinks: `commits=TOPIC` (default `TOPIC.tidewater-commits`),
+    /// where each transaction records which checkpoint it commits.
+    pub commits: String,
+    /// Exactly-once sinks: `transaction-timeout-ms=MS` (default 60 000); it
+    /// must exceed the checkpoint interval plus the time a checkpoint takes.
+    pub transaction_timeout_ms: u64,
 }
 
 impl std::str::FromStr for KafkaUri {
@@ -45,6 +67,10 @@ impl std::str::FromStr for KafkaUri {
             format: Format::Csv,
             bounded: false,
             start: Start::Earliest,
+            delivery: Delivery::AtLeastOnce,
+            transactional_id: format!("tidewater-{topic}"),
+            commits: format!("{topic}.tidewater-commits"),
+            transaction_timeout_ms: 60_000,
         };
         for option in query.split('&').filter(|o| !o.is_empty()) {
             let (key, value) = option
@@ -65,6 +91,24 @@ impl std::str::FromStr for KafkaUri {
                             format!("{s:?}: start={ms:?} is not earliest, latest or epoch ms")
                         })?),
                     }
+                }
+                "delivery" => {
+                    uri.delivery = match value {
+                        "at-least-once" => Delivery::AtLeastOnce,
+                        "exactly-once" => Delivery::ExactlyOnce,
+                        _ => {
+                            return Err(format!(
+                                "{s:?}: delivery={value:?} is not at-least-once or exactly-once"
+                            ))
+                        }
+                    }
+                }
+                "transactional-id" if !value.is_empty() => uri.transactional_id = value.into(),
+                "commits" if !value.is_empty() => uri.commits = value.into(),
+                "transaction-timeout-ms" => {
+                    uri.transaction_timeout_ms = value.parse().map_err(|_| {
+                        format!("{s:?}: transaction-timeout-ms={value:?} is not a number")
+                    })?
                 }
                 other => return Err(format!("{s:?}: unknown option {other:?}")),
             }
@@ -95,6 +139,17 @@ mod tests {
         assert!(uri.bounded);
         assert_eq!(uri.format, Format::Json);
         assert_eq!(uri.start, Start::Timestamp(1_700_000_000_000));
+        assert_eq!(uri.delivery, Delivery::AtLeastOnce);
+        let eos: KafkaUri = "kafka://h:1/out?delivery=exactly-once&transactional-id=job7"
+            .parse()
+            .unwrap();
+        assert_eq!(eos.delivery, Delivery::ExactlyOnce);
+        assert_eq!(eos.transactional_id, "job7");
+        assert_eq!(eos.commits, "out.tidewater-commits");
+        let err = "kafka://h:1/t?delivery=twice"
+            .parse::<KafkaUri>()
+            .unwrap_err();
+        assert!(err.contains("delivery=\"twice\""), "{err}");
         let err = "kafka://h:1/t?colour=blue".parse::<KafkaUri>().unwrap_err();
         assert!(err.contains("unknown option \"colour\""), "{err}");
         assert!("kafka://h:1"

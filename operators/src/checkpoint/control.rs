@@ -9,6 +9,12 @@
 //! dataflow has caught up with it), and every checkpoint interval announces
 //! `C = t`. Timely delivers an announcement sent at `t` before any frontier
 //! downstream passes `t`, so every operator learns of `C` in time.
+//!
+//! A job whose sinks commit only on completed checkpoints (Kafka
+//! transactions) asks for a **final checkpoint** ([`Coordinator::want_final`]):
+//! when every source has ended, the coordinator announces [`FINAL`], after
+//! every event time, so that the output of the end of the input belongs to a
+//! checkpoint too, and ends the control streams only once it is complete.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -20,7 +26,12 @@ use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::{ProbeHandle, Scope, Stream};
 
+use super::SnapshotStore;
 use crate::EventTime;
+
+/// The final checkpoint's time: after every event time, so that windows,
+/// timers and joins have fired everything before it is taken.
+pub const FINAL: EventTime = EventTime::MAX;
 
 /// The decisions shared by one worker's control operators.
 #[derive(Debug)]
@@ -38,6 +49,9 @@ pub struct Coordinator {
     /// Uncapped watermarks of this worker's sources, by source.
     desired: BTreeMap<usize, EventTime>,
     next_source: usize,
+    /// A final checkpoint is wanted, and whether it has been taken.
+    final_wanted: bool,
+    final_taken: bool,
 }
 
 impl Coordinator {
@@ -46,7 +60,7 @@ impl Coordinator {
     pub fn new(leader: bool, interval: Duration, start: Option<EventTime>) -> Self {
         Coordinator {
             leader,
-            t: start.map_or(1, |c| c + 1),
+            t: start.map_or(1, |c| c.saturating_add(1)),
             step: 1,
             interval,
             last: Instant::now(),
@@ -56,7 +70,16 @@ impl Coordinator {
             done: false,
             desired: BTreeMap::new(),
             next_source: 0,
+            final_wanted: false,
+            // Restored from the final checkpoint: nothing is left to take.
+            final_taken: start == Some(FINAL),
         }
+    }
+
+    /// Asks for a final checkpoint at [`FINAL`] once every source has ended
+    /// (for sinks that commit output only on completed checkpoints).
+    pub fn want_final(&mut self) {
+        self.final_wanted = true;
     }
 
     /// The time sources stay below.
@@ -104,14 +127,22 @@ impl Coordinator {
     }
 
     /// Moves `t` and announces checkpoints; `probe` is the dataflow's
-    /// frontier (the sinks').
-    pub fn tick(&mut self, probe: Option<EventTime>) {
+    /// frontier (the sinks'), `complete` tells whether a checkpoint is
+    /// complete.
+    pub fn tick(&mut self, probe: Option<EventTime>, complete: impl Fn(EventTime) -> bool) {
         if !self.leader || self.done {
             return;
         }
         // Nothing below `t` but the control streams: every source has ended.
         if probe.is_none_or(|p| p >= self.t) {
-            self.done = true;
+            if self.final_wanted && !self.final_taken {
+                self.final_taken = true;
+                self.t = FINAL;
+                self.announced.push(FINAL);
+                self.announced_at.insert(FINAL, Instant::now());
+            } else if self.announced.last() != Some(&FINAL) || complete(FINAL) {
+                self.done = true;
+            }
             return;
         }
         let caught_up = probe.is_some_and(|p| p + 1 >= self.t);
@@ -137,6 +168,7 @@ pub fn control_stream<'scope>(
     scope: Scope<'scope, EventTime>,
     coordinator: Rc<std::cell::RefCell<Coordinator>>,
     probe: ProbeHandle<EventTime>,
+    store: Rc<dyn SnapshotStore>,
 ) -> Stream<'scope, EventTime, Vec<EventTime>> {
     let peers = scope.peers();
     let leader = scope.index() == 0;
@@ -152,7 +184,9 @@ pub fn control_stream<'scope>(
                     return;
                 };
                 let mut coordinator = coordinator.borrow_mut();
-                coordinator.tick(probe.with_frontier(|f| f.first().copied()));
+                coordinator.tick(probe.with_frontier(|f| f.first().copied()), |c| {
+                    store.is_complete(c)
+                });
                 let announced = &coordinator.announced()[sent..];
                 if !announced.is_empty() {
                     let mut session = output.session(cap);
@@ -196,37 +230,59 @@ mod tests {
         let mut c = Coordinator::new(true, Duration::ZERO, None);
         let s = c.register_source();
         c.publish(s, Some(1_000));
-        c.tick(Some(0));
+        c.tick(Some(0), |_| false);
         assert_eq!(c.time(), 1_001);
         assert_eq!(c.announced(), &[1_001]);
-        c.tick(Some(500));
+        c.tick(Some(500), |_| false);
         assert_eq!(
             c.announced(),
             &[1_001],
             "no second announcement at the same time"
         );
         c.publish(s, Some(2_000));
-        c.tick(Some(1_000));
+        c.tick(Some(1_000), |_| false);
         assert_eq!((c.time(), c.announced()), (2_001, &[1_001, 2_001][..]));
         // every source finished and the dataflow caught up: done
         c.publish(s, None);
-        c.tick(Some(2_001));
+        c.tick(Some(2_001), |_| false);
         assert!(c.done());
+    }
+
+    #[test]
+    fn a_final_checkpoint_after_every_event_time_ends_the_job() {
+        let mut c = Coordinator::new(true, Duration::from_secs(3600), None);
+        c.want_final();
+        let s = c.register_source();
+        c.publish(s, Some(1_000));
+        c.tick(Some(0), |_| false);
+        c.publish(s, None);
+        c.tick(Some(1_001), |_| false);
+        assert_eq!((c.time(), c.announced()), (FINAL, &[FINAL][..]));
+        assert!(!c.done());
+        c.tick(Some(FINAL), |_| false);
+        assert!(!c.done(), "waits until the final checkpoint is complete");
+        c.tick(Some(FINAL), |t| t == FINAL);
+        assert!(c.done());
+        // restored from it: nothing more to take
+        let mut r = Coordinator::new(true, Duration::from_secs(3600), Some(FINAL));
+        r.want_final();
+        r.tick(None, |_| false);
+        assert!(r.done() && r.announced().is_empty());
     }
 
     #[test]
     fn steps_without_local_sources_when_caught_up() {
         let mut c = Coordinator::new(true, Duration::from_secs(3600), Some(100));
         assert_eq!(c.time(), 101);
-        c.tick(Some(50));
+        c.tick(Some(50), |_| false);
         assert_eq!(c.time(), 101, "waits while the dataflow is behind");
-        c.tick(Some(100));
+        c.tick(Some(100), |_| false);
         assert_eq!(c.time(), 102);
-        c.tick(Some(101));
+        c.tick(Some(101), |_| false);
         assert_eq!(c.time(), 104);
         assert!(c.announced().is_empty());
         c.request();
-        c.tick(Some(50));
+        c.tick(Some(50), |_| false);
         assert_eq!(c.announced(), &[104]);
     }
 }

@@ -39,6 +39,18 @@ impl Snapshots {
         Some((snapshots, control))
     }
 
+    /// This operator's part name (`kind-N`), the same on every worker and
+    /// in every run of the same program.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Asks for a final checkpoint once every source has ended (for sinks
+    /// that make output visible only on completed checkpoints).
+    pub fn want_final(&self) {
+        self.checkpointing.coordinator.borrow_mut().want_final();
+    }
+
     /// The checkpoint this job was restored from, if any.
     pub fn restored_at(&self) -> Option<EventTime> {
         self.checkpointing.restored_at()

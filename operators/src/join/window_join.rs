@@ -142,7 +142,7 @@ impl<'scope, D1: ExchangeData + Clone, F1> WindowJoin<'scope, D1, F1>
                 let mut session = output.session(cap);
                 let mut fire = |windows: &mut BTreeMap<EventTime, (Window, Sides<K, D1, D2>)>, upto: Option<EventTime>| {
                     let pending = match upto {
-                        Some(f) => windows.split_off(&(f + 1)),
+                        Some(f) => windows.split_off(&f.saturating_add(1)),
                         None => BTreeMap::new(),
                     };
                     for (_, (window, sides)) in std::mem::replace(windows, pending) {

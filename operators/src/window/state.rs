@@ -275,7 +275,7 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
         // Clean-up: windows whose end + lateness the watermark has passed.
         let expired = match frontier {
             Some(f) if f > lateness => {
-                let kept = self.windows.split_off(&(f - lateness + 1));
+                let kept = self.windows.split_off(&(f - lateness).saturating_add(1));
                 std::mem::replace(&mut self.windows, kept)
             }
             Some(_) => BTreeMap::new(),

@@ -1,0 +1,196 @@
+//! Exactly-once output to Kafka, against a real broker: a two-process job
+//! killed (SIGKILL) while its transactions hold rows leaves exactly the
+//! oracle's rows in the `read_committed` view of the output topic, while a
+//! `read_uncommitted` reader sees the aborted attempts; a zombie producer
+//! with a sink's transactional id is fenced when the job starts; and the
+//! sink refuses to run without checkpoints.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::kafka::{consume_all_as, produce, Broker};
+use common::{
+    assert_rows_eq, children, example, generate_bids, oracle, read_bids, read_rows, run_ok,
+    sigkill, supervise, Rng,
+};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+
+/// Counts the messages of every partition of `topic` as they arrive.
+struct Counter {
+    consumer: BaseConsumer,
+    seen: usize,
+}
+
+impl Counter {
+    fn new(address: &str, topic: &str, isolation: &str) -> Counter {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", address)
+            .set("group.id", "test-counter")
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", isolation)
+            .create()
+            .unwrap();
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .unwrap();
+        let mut list = TopicPartitionList::new();
+        for p in metadata.topics()[0].partitions() {
+            list.add_partition_offset(topic, p.id(), Offset::Beginning)
+                .unwrap();
+        }
+        consumer.assign(&list).unwrap();
+        Counter { consumer, seen: 0 }
+    }
+
+    fn count(&mut self) -> usize {
+        while let Some(Ok(_)) = self.consumer.poll(Duration::from_millis(20)) {
+            self.seen += 1;
+        }
+        self.seen
+    }
+}
+
+#[test]
+fn exactly_once_through_sigkills() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = generate_bids(dir.path(), 40_000);
+    broker.create_topic("bids", 3);
+    broker.create_topic("out", 2);
+    produce(&broker.address, "bids", &read_rows(&file), 3);
+    let want = oracle::filter_map(&read_bids(&file));
+    let launcher = supervise("bid_windows", |c| {
+        c.args(["--query", "filter-map", "--rate", "4000", "--input"])
+            .arg(format!("kafka://{}/bids?bounded=true", broker.address))
+            .arg("--output")
+            .arg(format!(
+                "kafka://{}/out?delivery=exactly-once",
+                broker.address
+            ))
+            .arg("--dead-letter")
+            .arg(dir.path().join("dead"))
+            .arg("--checkpoint-dir")
+            .arg(dir.path().join("ck"))
+            .args(["--checkpoint-interval", "200ms"]);
+    });
+    // Kill a random process at moments when an open transaction holds rows
+    // (a read_uncommitted reader is ahead of a read_committed one).
+    let (mut uncommitted, mut committed) = (
+        Counter::new(&broker.address, "out", "read_uncommitted"),
+        Counter::new(&broker.address, "out", "read_committed"),
+    );
+    let mut rng = Rng::new();
+    let (mut kills, mut aborted) = (0, 0);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut launcher = launcher;
+    while kills < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100 + rng.below(200)));
+        assert!(
+            launcher.try_wait().unwrap().is_none(),
+            "the job ended before {} kills",
+            2
+        );
+        let (u, c) = (uncommitted.count(), committed.count());
+        let kids = children(launcher.id());
+        if u > c && !kids.is_empty() {
+            sigkill(kids[rng.below(kids.len() as u64) as usize]);
+            kills += 1;
+            aborted += u - c;
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+    assert_eq!(kills, 2, "no open transaction with rows to kill during");
+    let result = launcher.wait_with_output().unwrap();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let mut got = consume_all_as(&broker.address, "out", "read_committed");
+    got.sort_by_key(|row| common::kafka::numeric(row));
+    assert_rows_eq(&got, &want, "read_committed after kills");
+    let everything = consume_all_as(&broker.address, "out", "read_uncommitted");
+    assert!(
+        everything.len() > got.len(),
+        "the killed attempts' rows ({aborted} seen uncommitted) are in the log: {} > {}",
+        everything.len(),
+        got.len()
+    );
+}
+
+#[test]
+fn a_zombie_producer_is_fenced() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = generate_bids(dir.path(), 5_000);
+    broker.create_topic("out", 1);
+    // A producer left over from an earlier run of the sink's worker 0, in
+    // the middle of a transaction.
+    let zombie: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &broker.address)
+        .set("transactional.id", "tidewater-out.kafka-sink-0.0")
+        .create()
+        .unwrap();
+    zombie.init_transactions(Duration::from_secs(30)).unwrap();
+    zombie.begin_transaction().unwrap();
+    zombie
+        .send(BaseRecord::<(), str>::to("out").payload("zombie"))
+        .map_err(|(e, _)| e)
+        .unwrap();
+    zombie.flush(Duration::from_secs(30)).unwrap();
+
+    run_ok(
+        Command::new(example("bid_windows"))
+            .args(["--query", "window-count", "--input"])
+            .arg(&file)
+            .arg("--output")
+            .arg(format!(
+                "kafka://{}/out?delivery=exactly-once",
+                broker.address
+            ))
+            .arg("--dead-letter")
+            .arg(dir.path().join("dead"))
+            .arg("--checkpoint-dir")
+            .arg(dir.path().join("ck")),
+    );
+    let err = zombie
+        .commit_transaction(Duration::from_secs(30))
+        .expect_err("the zombie is fenced");
+    assert!(
+        err.to_string().to_lowercase().contains("fenced"),
+        "fenced, not: {err}"
+    );
+    let mut got = consume_all_as(&broker.address, "out", "read_committed");
+    got.sort_by_key(|row| common::kafka::numeric(row));
+    assert_rows_eq(&got, &oracle::window_count(&read_bids(&file)), "committed");
+    let everything = consume_all_as(&broker.address, "out", "read_uncommitted");
+    assert!(
+        everything.iter().any(|r| r == "zombie"),
+        "the zombie's aborted row is in the log"
+    );
+}
+
+#[test]
+fn exactly_once_needs_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = generate_bids(dir.path(), 100);
+    let out = Command::new(example("bid_windows"))
+        .args(["--query", "window-count", "--input"])
+        .arg(&file)
+        .args([
+            "--output",
+            "kafka://127.0.0.1:1/out?delivery=exactly-once",
+            "--dead-letter",
+        ])
+        .arg(dir.path().join("dead"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("needs --checkpoint-dir"), "{stderr}");
+}
