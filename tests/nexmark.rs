@@ -66,7 +66,7 @@ fn q11(bids: &[[u64; 4]]) -> Vec<String> {
         times.sort();
         let (mut first, mut last, mut n) = (times[0], times[0], 0u64);
         for t in times {
-            if t > last + 10_000 {
+            if t >= last + 10_000 {
                 rows.push([bidder, n, first, last + 10_000]);
                 (first, n) = (t, 0);
             }

@@ -100,7 +100,7 @@ fn oracle(case: Case, arrivals: &[(Rec, u64)]) -> (Results, Vec<Rec>) {
                 let mut current: Option<(u64, u64, Vec<u64>)> = None;
                 for (t, v) in items {
                     match &mut current {
-                        Some((_, last, values)) if t <= *last + gap => {
+                        Some((_, last, values)) if t < *last + gap => {
                             *last = t;
                             values.push(v);
                         }

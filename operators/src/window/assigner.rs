@@ -10,7 +10,7 @@ pub trait WindowAssigner: Clone + 'static {
     /// Calls `out` once for each window containing `time`.
     fn assign(&self, time: EventTime, out: impl FnMut(Window));
 
-    /// Whether a key's windows merge when they overlap or touch (sessions).
+    /// Whether a key's windows merge when they overlap (sessions).
     fn merging(&self) -> bool {
         false
     }

@@ -169,8 +169,10 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
         }
     }
 
-    /// Session windows: merges `window` with the key's sessions it overlaps
-    /// or touches.
+    /// Session windows: merges `window` with the key's sessions it overlaps.
+    /// Touching is not overlapping: records `gap` or more apart are separate
+    /// sessions, so a session `[s, e)` is final once the frontier reaches `e`
+    /// (a record at `e` or later cannot join it).
     fn merge_into<D, A>(
         &mut self,
         key: &K,
@@ -184,9 +186,9 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
     {
         let sessions = self.sessions.entry(key.clone()).or_default();
         let overlapping: Vec<(EventTime, EventTime)> = sessions
-            .range(..=window.end)
+            .range(..window.end)
             .rev()
-            .take_while(|(_, end)| **end >= window.start)
+            .take_while(|(_, end)| **end > window.start)
             .map(|(s, e)| (*s, *e))
             .collect();
         if expired && overlapping.is_empty() {
