@@ -28,7 +28,11 @@ const PARTITIONS: i32 = 3;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(pos) = args.iter().position(|a| a == "--consume") {
-        consume(&args[pos + 1], &args[pos + 2], args[pos + 3].parse().expect("n"));
+        consume(
+            &args[pos + 1],
+            &args[pos + 2],
+            args[pos + 3].parse().expect("n"),
+        );
         return;
     }
     let events: u64 = std::env::var("EVENTS")
@@ -44,7 +48,14 @@ fn main() {
 
     let file = dir.path().join("events.jsonl");
     let status = Command::new(&tidewater)
-        .args(["generate", "--what", "events", "--events", &events.to_string(), "--output"])
+        .args([
+            "generate",
+            "--what",
+            "events",
+            "--events",
+            &events.to_string(),
+            "--output",
+        ])
         .arg(&file)
         .status()
         .expect("generate");

@@ -82,9 +82,10 @@ struct Job {
     /// Write exactly one file, sorted, at the end.
     #[arg(long)]
     sorted: bool,
-    /// Where malformed rows go (default: OUTPUT.dead-letters).
+    /// Where malformed rows go: a directory or a kafka:// topic (default:
+    /// OUTPUT.dead-letters).
     #[arg(long)]
-    dead_letter: Option<PathBuf>,
+    dead_letter: Option<String>,
     #[command(flatten)]
     source: SourceArgs,
 }
@@ -95,6 +96,9 @@ fn main() -> anyhow::Result<()> {
     // Fail fast on unreadable input or a bad address, before any worker starts.
     let input = Input::parse(&job.input, Format::Csv).map_err(anyhow::Error::msg)?;
     Output::parse(&job.output.to_string_lossy(), job.sorted).map_err(anyhow::Error::msg)?;
+    if let Some(dead) = &job.dead_letter {
+        DeadLetterSink::parse(dead).map_err(anyhow::Error::msg)?;
+    }
     tidewater::execute(&cli.runtime, move |worker, ctx| {
         let (job, input) = (job.clone(), input.clone());
         worker.dataflow(|scope| {
@@ -109,11 +113,11 @@ fn main() -> anyhow::Result<()> {
             } else {
                 job.output.clone()
             };
-            let dead_letters = job
-                .dead_letter
-                .clone()
-                .unwrap_or_else(|| with_suffix(&base, ".dead-letters"));
-            DeadLetterSink::new(dead_letters).write(source.dead_letters, ctx);
+            let dead_letters = match &job.dead_letter {
+                Some(name) => DeadLetterSink::parse(name).map_err(anyhow::Error::msg)?,
+                None => DeadLetterSink::new(with_suffix(&base, ".dead-letters")),
+            };
+            dead_letters.write(source.dead_letters, ctx);
             if job.source.late_policy == LatePolicy::SideOutput {
                 FileSink::new(with_suffix(&base, ".late"))
                     .format(Format::Csv)

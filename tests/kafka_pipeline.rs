@@ -61,8 +61,9 @@ fn bid_windows_reads_and_writes_kafka() {
         "offset of the bad row in partition 1"
     );
 
-    // to a topic
+    // to a topic, dead letters to a topic
     broker.create_topic("counts", 2);
+    broker.create_topic("dead", 1);
     let topic_out = format!("kafka://{}/counts", broker.address);
     run_ok(
         Command::new(example("bid_windows"))
@@ -77,12 +78,24 @@ fn bid_windows_reads_and_writes_kafka() {
                 &topic_out,
             ])
             .arg("--dead-letter")
-            .arg(dir.path().join("dead2")),
+            .arg(format!("kafka://{}/dead", broker.address)),
     );
     assert_rows_eq(
         &consume_all(&broker.address, "counts"),
         &want,
         "from Kafka to Kafka",
+    );
+    // the dead letter, as JSON in a topic
+    let letters = consume_all(&broker.address, "dead");
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let letter: serde_json::Value = serde_json::from_str(&letters[0]).unwrap();
+    assert_eq!(
+        (letter["source"].as_str(), letter["position"].as_u64()),
+        (Some("bids/1"), Some(1))
+    );
+    assert!(
+        letter["raw"].as_str().unwrap().contains("notaprice"),
+        "{letter}"
     );
 
     // Nexmark events as JSON from a topic, q7 results to a topic: the same

@@ -3,7 +3,8 @@
 //!
 //! A malformed record is never dropped silently: the source counts it, logs it
 //! and sends it here; [`DeadLetterSink`] writes one JSON line per record to
-//! `DIR/part-<worker>.jsonl` (created only when there is something to write).
+//! `DIR/part-<worker>.jsonl` (created only when there is something to write),
+//! or one JSON message per record to a Kafka topic (at least once).
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -13,8 +14,12 @@ use serde::{Deserialize, Serialize};
 use tidewater_operators::{Context, EventTime};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::Stream;
+
+use crate::format::Format;
+use crate::kafka::{KafkaSink, KafkaUri};
 
 /// One undecodable record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,20 +44,43 @@ impl std::fmt::Display for DeadLetter {
     }
 }
 
-/// Writes dead letters as JSON lines, one file per worker.
+/// Writes dead letters as JSON lines, one file per worker, or to a topic.
 #[derive(Clone, Debug)]
 pub struct DeadLetterSink {
     dir: PathBuf,
+    topic: Option<KafkaUri>,
 }
 
 impl DeadLetterSink {
     /// Dead letters go to `dir/part-<worker>.jsonl`.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        DeadLetterSink { dir: dir.into() }
+        DeadLetterSink {
+            dir: dir.into(),
+            topic: None,
+        }
+    }
+
+    /// A directory, or with `kafka://HOST:PORT/TOPIC` a topic (one JSON
+    /// message per dead letter, at least once).
+    pub fn parse(name: &str) -> Result<Self, String> {
+        if !KafkaUri::is_kafka(name) {
+            return Ok(DeadLetterSink::new(name));
+        }
+        let mut uri: KafkaUri = name.parse()?;
+        uri.format = Format::Json;
+        Ok(DeadLetterSink {
+            dir: PathBuf::new(),
+            topic: Some(uri),
+        })
     }
 
     /// Attaches the sink to a source's dead-letter stream.
     pub fn write(self, stream: Stream<'_, EventTime, Vec<DeadLetter>>, ctx: &Context) {
+        if let Some(uri) = self.topic {
+            // Dead letters have no event time of their own: 0 (sinks ignore it).
+            KafkaSink::new(uri).write(stream.map(|dead| (dead, 0)), ctx);
+            return;
+        }
         let index = stream.scope().index();
         let path = self.dir.join(format!("part-{index:05}.jsonl"));
         let dir = self.dir;

@@ -6,6 +6,7 @@
 //! [`KafkaUri`]).
 
 mod exactly_once;
+mod record;
 mod sink;
 mod source;
 pub mod transactions;
@@ -13,4 +14,4 @@ mod uri;
 
 pub use sink::KafkaSink;
 pub use source::KafkaSource;
-pub use uri::{Delivery, KafkaUri, Start};
+pub use uri::{Delivery, EventTimeFrom, KafkaUri, Start};

@@ -10,9 +10,7 @@
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
-use rdkafka::error::KafkaError;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
 use serde::Serialize;
 use tidewater_operators::checkpoint::{Barrier, Snapshots, Step};
 use tidewater_operators::{Context, EventStream, EventTime, Metrics};
@@ -20,6 +18,7 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::Probe;
 
+use super::record::Messages;
 use super::uri::{Delivery, KafkaUri};
 
 const FLUSH: Duration = Duration::from_secs(30);
@@ -51,11 +50,17 @@ impl KafkaSink {
     ) {
         let scope = stream.scope();
         let (snapshots, control) = Snapshots::attach(Some(ctx), scope, "kafka-sink").unzip();
-        let producer: Result<ThreadedProducer<DefaultProducerContext>, _> = ClientConfig::new()
+        let messages = match Messages::new(&self.uri) {
+            Ok(messages) => messages,
+            Err(e) => return ctx.fail(e),
+        };
+        let mut config = ClientConfig::new();
+        config
             .set("bootstrap.servers", &self.uri.bootstrap)
             .set("acks", "all")
-            .set("linger.ms", "5")
-            .create();
+            .set("linger.ms", "5");
+        messages.configure(&mut config);
+        let producer: Result<ThreadedProducer<DefaultProducerContext>, _> = config.create();
         let producer = match producer {
             Ok(p) => Some(p),
             Err(e) => {
@@ -92,24 +97,9 @@ impl KafkaSink {
                         fail.fail(format!("cannot encode a record for {topic}: {e}"));
                         return;
                     }
-                    for row in buffer.split(|b| *b == b'\n').filter(|r| !r.is_empty()) {
-                        let mut record = BaseRecord::<(), [u8]>::to(&topic).payload(row);
-                        loop {
-                            match producer.send(record) {
-                                Ok(()) => break,
-                                Err((
-                                    KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
-                                    back,
-                                )) => {
-                                    record = back;
-                                    std::thread::sleep(Duration::from_millis(1));
-                                }
-                                Err((e, _)) => {
-                                    fail.fail(format!("cannot send to {topic}: {e}"));
-                                    return;
-                                }
-                            }
-                        }
+                    if let Err(e) = messages.send_rows(producer, &buffer) {
+                        fail.fail(e);
+                        return;
                     }
                     Metrics::add(&fail.metrics().records_out, batch.len() as u64);
                 };

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::base_consumer::PartitionQueue;
-use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -22,7 +22,7 @@ use tidewater_operators::checkpoint::part::{decode, encode};
 use tidewater_operators::{Context, EventTime};
 use timely::dataflow::Scope;
 
-use super::uri::{KafkaUri, Start};
+use super::uri::{EventTimeFrom, KafkaUri, Start};
 use crate::source::{event_source, Batch, SourceConfig, SourceReader, SourceStreams};
 use crate::DeadLetter;
 
@@ -74,6 +74,7 @@ struct KafkaReader<T, F> {
     /// Each partition's own queue (parallel to `partitions`), once assigned.
     queues: Vec<Option<PartitionQueue<DefaultConsumerContext>>>,
     assigned: bool,
+    committed_at_end: bool,
     decoder: crate::format::Decoder<T>,
     event_time: F,
 }
@@ -82,8 +83,9 @@ impl<T: serde::de::DeserializeOwned, F> KafkaReader<T, F> {
     fn open(uri: &KafkaUri, index: usize, peers: usize, event_time: F) -> Result<Self, String> {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", &uri.bootstrap)
-            .set("group.id", format!("tidewater-{}", uri.topic))
+            .set("group.id", &uri.group)
             .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
             .set("isolation.level", "read_committed")
             .create()
@@ -123,6 +125,7 @@ impl<T: serde::de::DeserializeOwned, F> KafkaReader<T, F> {
             queues: Vec::new(),
             partitions,
             assigned: false,
+            committed_at_end: false,
             decoder: uri.format.decoder(),
             event_time,
         })
@@ -131,43 +134,12 @@ impl<T: serde::de::DeserializeOwned, F> KafkaReader<T, F> {
     /// Assigns this worker's partitions at their positions (once, lazily, so
     /// that a restore can set the positions first).
     fn assign(&mut self) -> Result<(), String> {
+        self.resolve_starts()?;
         let mut list = TopicPartitionList::new();
         for p in &mut self.partitions {
-            let offset = match (p.next, self.uri.start) {
-                (Some(next), _) => Offset::Offset(next),
-                (None, Start::Earliest) => Offset::Beginning,
-                (None, Start::Latest) => Offset::End,
-                (None, Start::Timestamp(_)) => Offset::Beginning,
-            };
-            if p.end
-                .is_some_and(|end| p.next.unwrap_or(0) >= end && p.next.is_some())
-            {
-                p.done = true;
-            }
-            list.add_partition_offset(&self.uri.topic, p.id, offset)
+            let next = p.next.expect("resolved");
+            list.add_partition_offset(&self.uri.topic, p.id, Offset::Offset(next))
                 .map_err(|e| e.to_string())?;
-        }
-        if let Start::Timestamp(ms) = self.uri.start {
-            let mut times = TopicPartitionList::new();
-            for p in self.partitions.iter().filter(|p| p.next.is_none()) {
-                times
-                    .add_partition_offset(&self.uri.topic, p.id, Offset::Offset(ms))
-                    .map_err(|e| e.to_string())?;
-            }
-            if times.count() > 0 {
-                let found = self
-                    .consumer
-                    .offsets_for_times(times, TIMEOUT)
-                    .map_err(|e| e.to_string())?;
-                for element in found.elements() {
-                    list.set_partition_offset(
-                        &self.uri.topic,
-                        element.partition(),
-                        element.offset(),
-                    )
-                    .map_err(|e| e.to_string())?;
-                }
-            }
         }
         self.consumer
             .assign(&list)
@@ -179,18 +151,81 @@ impl<T: serde::de::DeserializeOwned, F> KafkaReader<T, F> {
             .collect();
         Ok(())
     }
+
+    /// Turns the configured start into an offset for every partition that
+    /// has no position yet (none restored), so that bounded partitions know
+    /// at once whether anything is left to read.
+    fn resolve_starts(&mut self) -> Result<(), String> {
+        let topic = self.uri.topic.clone();
+        let fresh: Vec<usize> = (0..self.partitions.len())
+            .filter(|&i| self.partitions[i].next.is_none())
+            .collect();
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let mut found: Vec<Option<i64>> = vec![None; fresh.len()];
+        let mut list = TopicPartitionList::new();
+        for &i in &fresh {
+            let offset = match self.uri.start {
+                Start::Timestamp(ms) => Offset::Offset(ms),
+                _ => Offset::Invalid,
+            };
+            list.add_partition_offset(&topic, self.partitions[i].id, offset)
+                .map_err(|e| e.to_string())?;
+        }
+        let looked_up = match self.uri.start {
+            Start::Timestamp(_) => Some(
+                self.consumer
+                    .offsets_for_times(list, TIMEOUT)
+                    .map_err(|e| format!("cannot look up offsets by time in {topic}: {e}"))?,
+            ),
+            Start::Committed => Some(
+                self.consumer
+                    .committed_offsets(list, TIMEOUT)
+                    .map_err(|e| format!("cannot read group {}'s offsets: {e}", self.uri.group))?,
+            ),
+            Start::Earliest | Start::Latest => None,
+        };
+        for (slot, &i) in fresh.iter().enumerate() {
+            let id = self.partitions[i].id;
+            let (low, high) = self
+                .consumer
+                .fetch_watermarks(&topic, id, TIMEOUT)
+                .map_err(|e| format!("cannot read the offsets of {topic}/{id}: {e}"))?;
+            let offset = looked_up
+                .as_ref()
+                .and_then(|l| l.find_partition(&topic, id))
+                .and_then(|e| e.offset().to_raw())
+                .filter(|o| *o >= 0);
+            found[slot] = Some(match (self.uri.start, offset) {
+                (Start::Earliest, _) => low,
+                (Start::Latest, _) => high,
+                // No record at or after the time: nothing yet.
+                (Start::Timestamp(_), None) => high,
+                // No committed offset: from the start.
+                (Start::Committed, None) => low,
+                (_, Some(o)) => o.clamp(low, high),
+            });
+        }
+        for (slot, &i) in fresh.iter().enumerate() {
+            self.partitions[i].next = found[slot];
+        }
+        Ok(())
+    }
 }
 
 /// Takes one message of a partition into `batch` (or the dead letters).
+#[allow(clippy::too_many_arguments)]
 fn take<T: serde::de::DeserializeOwned>(
     message: &BorrowedMessage<'_>,
     local: usize,
     partition: &mut Partition,
-    topic: &str,
+    uri: &KafkaUri,
     decoder: &mut crate::format::Decoder<T>,
     event_time: &impl Fn(&T) -> EventTime,
     batch: &mut Batch<T>,
 ) {
+    let topic = &uri.topic;
     if partition.done || partition.end.is_some_and(|end| message.offset() >= end) {
         return;
     }
@@ -198,12 +233,21 @@ fn take<T: serde::de::DeserializeOwned>(
     let raw = message.payload().unwrap_or_default();
     let decoded = std::str::from_utf8(raw)
         .map_err(|e| format!("invalid UTF-8: {e}"))
-        .and_then(|line| decoder.decode(line.trim_end_matches(['\n', '\r'])));
+        .and_then(|line| decoder.decode(line.trim_end_matches(['\n', '\r'])))
+        .and_then(|record| {
+            let time = match uri.event_time {
+                EventTimeFrom::Data => event_time(&record),
+                EventTimeFrom::Record => message
+                    .timestamp()
+                    .to_millis()
+                    .filter(|ms| *ms >= 0)
+                    .ok_or("the record has no timestamp (event-time=record)")?
+                    as EventTime,
+            };
+            Ok((record, time))
+        });
     match decoded {
-        Ok(record) => {
-            let time = event_time(&record);
-            batch.records.push((local, record, time));
-        }
+        Ok((record, time)) => batch.records.push((local, record, time)),
         Err(error) => batch.dead_letters.push(DeadLetter {
             source: format!("{topic}/{}", message.partition()),
             position: message.offset() as u64,
@@ -241,7 +285,65 @@ where
         Ok(())
     }
 
+    fn pause(&mut self, paused: bool) {
+        let mut list = TopicPartitionList::new();
+        for p in self.partitions.iter().filter(|p| !p.done) {
+            list.add_partition(&self.uri.topic, p.id);
+        }
+        let done = if paused {
+            self.consumer.pause(&list)
+        } else {
+            self.consumer.resume(&list)
+        };
+        if let Err(e) = done {
+            tracing::warn!("kafka: cannot pause or resume {}: {e}", self.uri.topic);
+        }
+    }
+
+    fn snapshotted(&mut self) {
+        self.commit(CommitMode::Async);
+    }
+
     fn read(&mut self, max: usize, batch: &mut Batch<T>) -> bool {
+        let got = self.poll(max, batch);
+        let done = self.partitions.iter().all(|p| p.done);
+        if done && !self.committed_at_end {
+            // A bounded job's last positions (its output is complete).
+            self.committed_at_end = true;
+            self.commit(CommitMode::Sync);
+        }
+        got || done
+    }
+}
+
+impl<T, F> KafkaReader<T, F>
+where
+    T: serde::de::DeserializeOwned + 'static,
+    F: Fn(&T) -> EventTime + 'static,
+{
+    /// Commits the partitions' positions to the group, for lag monitoring
+    /// and `start=committed` (they are not what recovery uses: checkpoints
+    /// are).
+    fn commit(&self, mode: CommitMode) {
+        let mut list = TopicPartitionList::new();
+        for p in &self.partitions {
+            if let Some(next) = p.next {
+                let _ = list.add_partition_offset(&self.uri.topic, p.id, Offset::Offset(next));
+            }
+        }
+        if list.count() > 0 {
+            if let Err(e) = self.consumer.commit(&list, mode) {
+                tracing::warn!(
+                    "kafka: cannot commit offsets of {} to group {}: {e}",
+                    self.uri.topic,
+                    self.uri.group
+                );
+            }
+        }
+    }
+
+    /// Reads up to `max` records, an equal share from each partition.
+    fn poll(&mut self, max: usize, batch: &mut Batch<T>) -> bool {
         if !self.assigned {
             self.assigned = true;
             if let Err(e) = self.assign() {
@@ -254,10 +356,7 @@ where
             }
             // Partitions that are empty (bounded) end at once.
             for (local, p) in self.partitions.iter_mut().enumerate() {
-                if !p.done
-                    && p.end
-                        .is_some_and(|end| end <= p.next.unwrap_or(0) || end == 0)
-                {
+                if !p.done && p.end.is_some_and(|end| p.next.is_some_and(|n| n >= end)) {
                     p.done = true;
                     batch.finished.push(local);
                 }
@@ -282,7 +381,7 @@ where
                         &message,
                         local,
                         partition,
-                        &self.uri.topic,
+                        &self.uri,
                         &mut self.decoder,
                         &self.event_time,
                         batch,
@@ -295,8 +394,6 @@ where
                 }
             }
         }
-        let got =
-            batch.records.len() + batch.dead_letters.len() > before || !batch.finished.is_empty();
-        got || self.partitions.iter().all(|p| p.done)
+        batch.records.len() + batch.dead_letters.len() > before || !batch.finished.is_empty()
     }
 }

@@ -39,7 +39,6 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
@@ -47,6 +46,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use tidewater_operators::EventTime;
 
+use super::record::{send, Messages};
 use super::uri::KafkaUri;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -111,11 +111,12 @@ impl Committer {
         own: usize,
         taken: Vec<(usize, SinkImage)>,
     ) -> Result<Committer, String> {
+        let messages = Messages::new(uri)?;
         ensure_commits_topic(uri)?;
         let mut producers = HashMap::new();
         for w in taken.iter().map(|(w, _)| *w).chain([own]) {
             if let std::collections::hash_map::Entry::Vacant(slot) = producers.entry(w) {
-                slot.insert(transactional_producer(uri, &ids.of(w))?);
+                slot.insert(transactional_producer(uri, &messages, &ids.of(w))?);
             }
         }
         let markers = read_markers(uri)?;
@@ -130,7 +131,7 @@ impl Committer {
                 image.epochs.iter().filter(|(c, _)| *c > done).collect();
             if let Some(last) = todo.last().map(|(c, _)| *c) {
                 let producer = &producers[w];
-                let mut txn = Transaction::begin(producer, uri, &id)?;
+                let mut txn = Transaction::begin(producer, uri, &messages, &id)?;
                 for (_, rows) in &todo {
                     txn.send_rows(rows)?;
                 }
@@ -157,7 +158,13 @@ impl Committer {
             std::thread::Builder::new()
                 .name(format!("kafka-txn-{own}"))
                 .spawn(move || {
-                    if let Err(e) = run(&producer, &uri, &id, job, &receiver, &committed) {
+                    let sink = Sink {
+                        producer: &producer,
+                        uri: &uri,
+                        messages: &messages,
+                        id: &id,
+                    };
+                    if let Err(e) = run(&sink, job, &receiver, &committed) {
                         *error.lock().expect("not poisoned") = Some(e);
                     }
                 })
@@ -205,11 +212,17 @@ impl Drop for Committer {
     }
 }
 
+/// What the committer thread writes with.
+struct Sink<'a> {
+    producer: &'a ThreadedProducer<DefaultProducerContext>,
+    uri: &'a KafkaUri,
+    messages: &'a Messages,
+    id: &'a str,
+}
+
 /// The committer thread: rows into the open transaction, commits on demand.
 fn run(
-    producer: &ThreadedProducer<DefaultProducerContext>,
-    uri: &KafkaUri,
-    id: &str,
+    sink: &Sink<'_>,
     job: u64,
     commands: &mpsc::Receiver<Command>,
     committed: &AtomicU64,
@@ -219,7 +232,12 @@ fn run(
         match command {
             Command::Rows(rows) => {
                 if open.is_none() {
-                    open = Some(Transaction::begin(producer, uri, id)?);
+                    open = Some(Transaction::begin(
+                        sink.producer,
+                        sink.uri,
+                        sink.messages,
+                        sink.id,
+                    )?);
                 }
                 open.as_mut().expect("open").send_rows(&rows)?;
             }
@@ -241,6 +259,7 @@ fn run(
 struct Transaction<'p> {
     producer: &'p ThreadedProducer<DefaultProducerContext>,
     uri: &'p KafkaUri,
+    messages: &'p Messages,
     id: &'p str,
 }
 
@@ -248,24 +267,25 @@ impl<'p> Transaction<'p> {
     fn begin(
         producer: &'p ThreadedProducer<DefaultProducerContext>,
         uri: &'p KafkaUri,
+        messages: &'p Messages,
         id: &'p str,
     ) -> Result<Self, String> {
         producer
             .begin_transaction()
             .map_err(|e| format!("{id}: cannot begin a transaction: {e}"))?;
-        Ok(Transaction { producer, uri, id })
+        Ok(Transaction {
+            producer,
+            uri,
+            messages,
+            id,
+        })
     }
 
     /// Sends newline-terminated rows, one message each.
     fn send_rows(&mut self, rows: &[u8]) -> Result<(), String> {
-        for row in rows.split(|b| *b == b'\n').filter(|r| !r.is_empty()) {
-            send(
-                self.producer,
-                BaseRecord::<(), [u8]>::to(&self.uri.topic).payload(row),
-            )
-            .map_err(|e| format!("{}: cannot send to {}: {e}", self.id, self.uri.topic))?;
-        }
-        Ok(())
+        self.messages
+            .send_rows(self.producer, rows)
+            .map_err(|e| format!("{}: {e}", self.id))
     }
 
     /// Writes the marker `job,c` and commits.
@@ -294,41 +314,24 @@ impl<'p> Transaction<'p> {
     }
 }
 
-/// Sends one record, waiting while librdkafka's queue is full.
-fn send<K, P>(
-    producer: &ThreadedProducer<DefaultProducerContext>,
-    mut record: BaseRecord<'_, K, P>,
-) -> Result<(), KafkaError>
-where
-    K: rdkafka::message::ToBytes + ?Sized,
-    P: rdkafka::message::ToBytes + ?Sized,
-{
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                record = back;
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err((e, _)) => return Err(e),
-        }
-    }
-}
-
 /// A producer with transactional id `id`, initialised: any older producer
 /// with the same id is fenced and its open transaction aborted.
 fn transactional_producer(
     uri: &KafkaUri,
+    messages: &Messages,
     id: &str,
 ) -> Result<ThreadedProducer<DefaultProducerContext>, String> {
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", &uri.bootstrap)
         .set("transactional.id", id)
         .set(
             "transaction.timeout.ms",
             uri.transaction_timeout_ms.to_string(),
         )
-        .set("linger.ms", "5")
+        .set("linger.ms", "5");
+    messages.configure(&mut config);
+    let producer: ThreadedProducer<DefaultProducerContext> = config
         .create()
         .map_err(|e| format!("cannot create a Kafka producer for {}: {e}", uri.bootstrap))?;
     producer

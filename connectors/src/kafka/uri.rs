@@ -11,6 +11,17 @@ pub enum Start {
     Latest,
     /// The first record at or after this timestamp (ms).
     Timestamp(i64),
+    /// The consumer group's committed offset (earliest where there is none).
+    Committed,
+}
+
+/// Where a source's records take their event time from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventTimeFrom {
+    /// The program's extractor, from the decoded record.
+    Data,
+    /// The Kafka record's timestamp (create or log-append time).
+    Record,
 }
 
 /// What a sink promises about its output.
@@ -35,8 +46,20 @@ pub struct KafkaUri {
     pub format: Format,
     /// `bounded=true`: read up to the end offsets seen at start, then finish.
     pub bounded: bool,
-    /// `start=earliest|latest|<epoch-ms>` (default earliest).
+    /// `start=earliest|latest|committed|<epoch-ms>` (default earliest).
     pub start: Start,
+    /// Sources: `group=NAME` (default `tidewater-TOPIC`), the consumer group
+    /// whose offsets are committed at every checkpoint (for lag monitoring
+    /// and `start=committed`); partitions are still assigned by Tidewater.
+    pub group: String,
+    /// Sources: `event-time=data|record` (default data).
+    pub event_time: EventTimeFrom,
+    /// Sinks: `key=FIELD`, the message key: a 0-based CSV column or a JSON
+    /// field name (default: no key).
+    pub key: Option<String>,
+    /// Sinks: `partition=N`, every message to partition `N` (default: by the
+    /// key's murmur2 hash, as Kafka's Java clients, or spread without a key).
+    pub partition: Option<i32>,
     /// Sinks: `delivery=at-least-once|exactly-once` (default at-least-once).
     pub delivery: Delivery,
     /// Exactly-once sinks: `transactional-id=PREFIX` (default
@@ -67,6 +90,10 @@ impl std::str::FromStr for KafkaUri {
             format: Format::Csv,
             bounded: false,
             start: Start::Earliest,
+            group: format!("tidewater-{topic}"),
+            event_time: EventTimeFrom::Data,
+            key: None,
+            partition: None,
             delivery: Delivery::AtLeastOnce,
             transactional_id: format!("tidewater-{topic}"),
             commits: format!("{topic}.tidewater-commits"),
@@ -87,8 +114,11 @@ impl std::str::FromStr for KafkaUri {
                     uri.start = match value {
                         "earliest" => Start::Earliest,
                         "latest" => Start::Latest,
+                        "committed" => Start::Committed,
                         ms => Start::Timestamp(ms.parse().map_err(|_| {
-                            format!("{s:?}: start={ms:?} is not earliest, latest or epoch ms")
+                            format!(
+                                "{s:?}: start={ms:?} is not earliest, latest, committed or epoch ms"
+                            )
                         })?),
                     }
                 }
@@ -102,6 +132,24 @@ impl std::str::FromStr for KafkaUri {
                             ))
                         }
                     }
+                }
+                "group" if !value.is_empty() => uri.group = value.into(),
+                "event-time" => {
+                    uri.event_time = match value {
+                        "data" => EventTimeFrom::Data,
+                        "record" => EventTimeFrom::Record,
+                        _ => {
+                            return Err(format!(
+                                "{s:?}: event-time={value:?} is not data or record"
+                            ))
+                        }
+                    }
+                }
+                "key" if !value.is_empty() => uri.key = Some(value.into()),
+                "partition" => {
+                    uri.partition = Some(value.parse().map_err(|_| {
+                        format!("{s:?}: partition={value:?} is not a partition number")
+                    })?)
                 }
                 "transactional-id" if !value.is_empty() => uri.transactional_id = value.into(),
                 "commits" if !value.is_empty() => uri.commits = value.into(),
@@ -140,6 +188,26 @@ mod tests {
         assert_eq!(uri.format, Format::Json);
         assert_eq!(uri.start, Start::Timestamp(1_700_000_000_000));
         assert_eq!(uri.delivery, Delivery::AtLeastOnce);
+        assert_eq!(
+            (uri.group.as_str(), uri.event_time),
+            ("tidewater-bids", EventTimeFrom::Data)
+        );
+        let keyed: KafkaUri =
+            "kafka://h:1/t?key=0&partition=2&event-time=record&start=committed&group=g"
+                .parse()
+                .unwrap();
+        assert_eq!(
+            (keyed.key.as_deref(), keyed.partition),
+            (Some("0"), Some(2))
+        );
+        assert_eq!(
+            (keyed.event_time, keyed.start, keyed.group.as_str()),
+            (EventTimeFrom::Record, Start::Committed, "g")
+        );
+        assert!("kafka://h:1/t?partition=x"
+            .parse::<KafkaUri>()
+            .unwrap_err()
+            .contains("partition=\"x\""));
         let eos: KafkaUri = "kafka://h:1/out?delivery=exactly-once&transactional-id=job7"
             .parse()
             .unwrap();

@@ -88,6 +88,12 @@ pub trait SourceReader: 'static {
     /// Reads at most `max` records into `batch`. Returns `false` when there is
     /// nothing to read right now (an unbounded source waiting for data).
     fn read(&mut self, max: usize, batch: &mut Batch<Self::Item>) -> bool;
+    /// The dataflow is too far behind (`true`) or has caught up (`false`):
+    /// a reader that fetches in the background stops and restarts fetching.
+    fn pause(&mut self, _paused: bool) {}
+    /// The positions of a checkpoint were just taken (a reader may report
+    /// them elsewhere, as the Kafka source commits them to its group).
+    fn snapshotted(&mut self) {}
 }
 
 /// The streams a source produces.
@@ -162,6 +168,7 @@ where
             .rate
             .map(|rate| RateLimiter::new(rate / peers as f64));
         let mut batch = Batch::default();
+        let mut paused = false;
         let snapshot = move |c: EventTime, reader: &R, watermarks: &SourceWatermarks| {
             if let Some(snapshots) = &snapshots {
                 let groups = (0..reader.partitions())
@@ -202,8 +209,11 @@ where
                 .unwrap_or(EventTime::MAX);
             let Some(caps) = capabilities.as_mut() else {
                 // Finished: every later checkpoint holds the final positions.
-                for c in std::mem::take(&mut pending) {
-                    snapshot(c, &reader, &watermarks);
+                if !pending.is_empty() {
+                    for c in std::mem::take(&mut pending) {
+                        snapshot(c, &reader, &watermarks);
+                    }
+                    reader.snapshotted();
                 }
                 return;
             };
@@ -211,22 +221,36 @@ where
             let mut advance = |caps: &mut Vec<Capability<EventTime>>,
                                target: EventTime,
                                reader: &R,
-                               watermarks: &SourceWatermarks| {
+                               watermarks: &SourceWatermarks|
+             -> bool {
+                let mut snapshotted = false;
                 if target > *caps[0].time() {
                     let crossed: Vec<EventTime> = pending.range(..=target).copied().collect();
                     for c in crossed {
                         pending.remove(&c);
                         snapshot(c, reader, watermarks);
+                        snapshotted = true;
                     }
                     for cap in caps.iter_mut() {
                         cap.downgrade(&target);
                     }
                 }
+                snapshotted
             };
-            advance(caps, watermarks.emitted().min(limit), &reader, &watermarks);
+            if advance(caps, watermarks.emitted().min(limit), &reader, &watermarks) {
+                reader.snapshotted();
+            }
             if ctx.must_wait(watermarks.emitted()) {
+                if !paused {
+                    paused = true;
+                    reader.pause(true);
+                }
                 activator.activate_after(Duration::from_millis(1));
                 return;
+            }
+            if paused {
+                paused = false;
+                reader.pause(false);
             }
             let mut budget = config.batch;
             if let Some(limiter) = limiter.as_mut() {
@@ -271,7 +295,9 @@ where
             match watermarks.advance() {
                 Some(watermark) => {
                     publish(Some(watermark));
-                    advance(caps, watermark.min(limit), &reader, &watermarks);
+                    if advance(caps, watermark.min(limit), &reader, &watermarks) {
+                        reader.snapshotted();
+                    }
                     if progressed {
                         activator.activate();
                     } else {
@@ -280,8 +306,11 @@ where
                 }
                 None => {
                     publish(None);
-                    for c in std::mem::take(&mut pending) {
-                        snapshot(c, &reader, &watermarks);
+                    if !pending.is_empty() {
+                        for c in std::mem::take(&mut pending) {
+                            snapshot(c, &reader, &watermarks);
+                        }
+                        reader.snapshotted();
                     }
                     capabilities = None;
                 }

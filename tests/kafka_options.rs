@@ -1,0 +1,199 @@
+//! Kafka options against a real broker: message keys and partitions in the
+//! sink (murmur2, as Kafka's Java clients), record timestamps as event
+//! time, and consumer-group offsets (committed by one job, where the next
+//! one starts with `start=committed`).
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::kafka::{produce, Broker};
+use common::{assert_rows_eq, example, generate_bids, oracle, read_bids, read_rows, run_ok};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+
+/// Kafka's murmur2 (`org.apache.kafka.common.utils.Utils.murmur2`).
+fn murmur2(data: &[u8]) -> u32 {
+    let m: u32 = 0x5bd1_e995;
+    let mut h: u32 = 0x9747_b28c ^ data.len() as u32;
+    let mut chunks = data.chunks_exact(4);
+    for c in &mut chunks {
+        let mut k = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        k = k.wrapping_mul(m);
+        k ^= k >> 24;
+        k = k.wrapping_mul(m);
+        h = h.wrapping_mul(m) ^ k;
+    }
+    let rest = chunks.remainder();
+    if rest.len() == 3 {
+        h ^= (rest[2] as u32) << 16;
+    }
+    if rest.len() >= 2 {
+        h ^= (rest[1] as u32) << 8;
+    }
+    if !rest.is_empty() {
+        h ^= rest[0] as u32;
+        h = h.wrapping_mul(m);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(m);
+    h ^ (h >> 15)
+}
+
+/// `(partition, key, value)` of every message of `topic`.
+fn messages(address: &str, topic: &str) -> Vec<(i32, Option<String>, String)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", address)
+        .set("group.id", "test-keys")
+        .create()
+        .unwrap();
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let mut list = TopicPartitionList::new();
+    for p in metadata.topics()[0].partitions() {
+        list.add_partition_offset(topic, p.id(), Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&list).unwrap();
+    let (mut out, mut quiet) = (Vec::new(), Instant::now());
+    while quiet.elapsed() < Duration::from_secs(2) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
+            out.push((m.partition(), text(m.key()), text(m.payload()).unwrap()));
+            quiet = Instant::now();
+        }
+    }
+    out
+}
+
+fn bid_windows(query: &str, input: &str, output: &str, dir: &std::path::Path) {
+    run_ok(
+        Command::new(example("bid_windows"))
+            .args([
+                "--query", query, "-w", "2", "--input", input, "--output", output,
+            ])
+            .arg("--dead-letter")
+            .arg(dir.join("dead")),
+    );
+}
+
+#[test]
+fn keys_timestamps_and_group_offsets() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = generate_bids(dir.path(), 20_000);
+    let rows = read_rows(&file);
+    let bids = read_bids(&file);
+    broker.create_topic("bids", 2);
+    produce(&broker.address, "bids", &rows, 2);
+    let input = format!("kafka://{}/bids?bounded=true", broker.address);
+
+    // keyed by the auction (column 0): murmur2 picks the partition
+    broker.create_topic("keyed", 3);
+    let keyed = format!("kafka://{}/keyed?key=0", broker.address);
+    bid_windows("filter-map", &input, &keyed, dir.path());
+    let got = messages(&broker.address, "keyed");
+    assert_eq!(got.len(), oracle::filter_map(&bids).len());
+    for (partition, key, value) in &got {
+        let key = key.as_deref().expect("a key");
+        assert_eq!(Some(key), value.split(',').next(), "{value}");
+        assert_eq!(
+            *partition as u32,
+            (murmur2(key.as_bytes()) & 0x7fff_ffff) % 3,
+            "{key}"
+        );
+    }
+    // or all to one partition
+    broker.create_topic("pinned", 3);
+    let pinned = format!("kafka://{}/pinned?partition=2", broker.address);
+    bid_windows("filter-map", &input, &pinned, dir.path());
+    let got = messages(&broker.address, "pinned");
+    assert!(!got.is_empty() && got.iter().all(|(p, k, _)| *p == 2 && k.is_none()));
+
+    // record timestamps as event time: an hour after the rows' own times
+    broker.create_topic("stamped", 2);
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &broker.address)
+        .create()
+        .unwrap();
+    for (row, bid) in rows.iter().zip(&bids) {
+        let record = BaseRecord::<(), str>::to("stamped")
+            .payload(row.as_str())
+            .timestamp(bid[3] as i64 + 3_600_000);
+        producer.send(record).map_err(|(e, _)| e).unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let out = dir.path().join("stamped.csv");
+    run_ok(
+        Command::new(example("bid_windows"))
+            .args(["--query", "window-count", "--sorted", "--input"])
+            .arg(format!(
+                "kafka://{}/stamped?bounded=true&event-time=record",
+                broker.address
+            ))
+            .arg("--output")
+            .arg(&out),
+    );
+    let shifted: Vec<[u64; 4]> = bids
+        .iter()
+        .map(|b| [b[0], b[1], b[2], b[3] + 3_600_000])
+        .collect();
+    assert_rows_eq(
+        &read_rows(&out),
+        &oracle::window_count(&shifted),
+        "record time",
+    );
+
+    // group offsets: the first job commits where it ended, the second
+    // starts there and reads only what came since
+    broker.create_topic("more", 2);
+    let (first, second) = rows.split_at(rows.len() / 2);
+    produce(&broker.address, "more", first, 2);
+    let grouped = |start: &str| {
+        format!(
+            "kafka://{}/more?bounded=true&group=g1{start}",
+            broker.address
+        )
+    };
+    let out1 = dir.path().join("first.csv");
+    bid_windows(
+        "filter-map",
+        &grouped(""),
+        &format!("{}", out1.display()),
+        dir.path(),
+    );
+    produce(&broker.address, "more", second, 2);
+    let out2 = dir.path().join("second.csv");
+    run_ok(
+        Command::new(example("bid_windows"))
+            .args(["--query", "filter-map", "--sorted", "--input"])
+            .arg(grouped("&start=committed"))
+            .arg("--output")
+            .arg(&out2)
+            .arg("--dead-letter")
+            .arg(dir.path().join("dead2")),
+    );
+    let second_bids: Vec<[u64; 4]> = bids[first.len()..].to_vec();
+    assert_rows_eq(
+        &read_rows(&out2),
+        &oracle::filter_map(&second_bids),
+        "from the committed offsets",
+    );
+    // nothing new: a bounded job from the committed offsets ends at once
+    let out3 = dir.path().join("third.csv");
+    run_ok(
+        Command::new(example("bid_windows"))
+            .args(["--query", "filter-map", "--sorted", "--input"])
+            .arg(grouped("&start=committed"))
+            .arg("--output")
+            .arg(&out3)
+            .arg("--dead-letter")
+            .arg(dir.path().join("dead3")),
+    );
+    assert!(read_rows(&out3).is_empty());
+}
