@@ -1,7 +1,7 @@
 //! Kafka options against a real broker: message keys and partitions in the
 //! sink (murmur2, as Kafka's Java clients), record timestamps as event
-//! time, and consumer-group offsets (committed by one job, where the next
-//! one starts with `start=committed`).
+//! time, consumer-group offsets (committed by one job, where the next one
+//! starts with `start=committed`), and one source over two topics.
 
 mod common;
 
@@ -196,4 +196,23 @@ fn keys_timestamps_and_group_offsets() {
             .arg(dir.path().join("dead3")),
     );
     assert!(read_rows(&out3).is_empty());
+
+    // two topics as one source (2 + 3 partitions over 2 workers)
+    broker.create_topic("a", 2);
+    broker.create_topic("b", 3);
+    produce(&broker.address, "a", first, 2);
+    produce(&broker.address, "b", second, 3);
+    let out4 = dir.path().join("two.csv");
+    run_ok(
+        Command::new(example("bid_windows"))
+            .args(["--query", "window-count", "--sorted", "-w", "2", "--input"])
+            .arg(format!("kafka://{}/a,b?bounded=true", broker.address))
+            .arg("--output")
+            .arg(&out4),
+    );
+    assert_rows_eq(
+        &read_rows(&out4),
+        &oracle::window_count(&bids),
+        "two topics",
+    );
 }

@@ -22,7 +22,11 @@ impl Output {
             if sorted {
                 return Err(format!("--sorted writes a file, not the topic {name}"));
             }
-            return Ok(Output::Kafka(KafkaSink::new(name.parse()?)));
+            let uri: KafkaUri = name.parse()?;
+            if uri.topics.len() > 1 {
+                return Err(format!("{name}: a sink writes one topic"));
+            }
+            return Ok(Output::Kafka(KafkaSink::new(uri)));
         }
         Ok(Output::File(FileSink::new(name).sorted(sorted)))
     }

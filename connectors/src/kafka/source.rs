@@ -1,5 +1,7 @@
-//! The Kafka source: partition `p` of the topic is read by worker
-//! `p % workers`, through a consumer with a manual assignment (no group
+//! The Kafka source: the partitions of its topics, numbered in order (the
+//! topics as listed, partitions ascending), are read by worker
+//! `number % workers` — for one topic, partition `p` by worker
+//! `p % workers` — through a consumer with a manual assignment (no group
 //! rebalancing, so the assignment is the same in every run and after a
 //! rescale). A partition's position is the next offset to read; in bounded
 //! mode a partition ends at the end offset seen at start.
@@ -59,6 +61,9 @@ impl KafkaSource {
 }
 
 struct Partition {
+    topic: String,
+    /// The topic's place in the URI's list (part of the checkpoint id).
+    topic_index: u32,
     id: i32,
     /// The next offset to read (`None`: from the configured start).
     next: Option<i64>,
@@ -90,34 +95,42 @@ impl<T: serde::de::DeserializeOwned, F> KafkaReader<T, F> {
             .set("isolation.level", "read_committed")
             .create()
             .map_err(|e| format!("cannot create a Kafka consumer for {}: {e}", uri.bootstrap))?;
-        let metadata = consumer
-            .fetch_metadata(Some(&uri.topic), TIMEOUT)
-            .map_err(|e| format!("cannot read the metadata of topic {}: {e}", uri.topic))?;
-        let topic = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == uri.topic)
-            .filter(|t| !t.partitions().is_empty())
-            .ok_or_else(|| format!("topic {} does not exist at {}", uri.topic, uri.bootstrap))?;
         let mut partitions = Vec::new();
-        for p in topic.partitions().iter().map(|p| p.id()) {
-            if p as usize % peers != index {
-                continue;
+        let mut number = 0;
+        for (topic_index, name) in uri.topics.iter().enumerate() {
+            let metadata = consumer
+                .fetch_metadata(Some(name), TIMEOUT)
+                .map_err(|e| format!("cannot read the metadata of topic {name}: {e}"))?;
+            let topic = metadata
+                .topics()
+                .iter()
+                .find(|t| t.name() == name)
+                .filter(|t| !t.partitions().is_empty())
+                .ok_or_else(|| format!("topic {name} does not exist at {}", uri.bootstrap))?;
+            let mut ids: Vec<i32> = topic.partitions().iter().map(|p| p.id()).collect();
+            ids.sort_unstable();
+            for p in ids {
+                number += 1;
+                if (number - 1) % peers != index {
+                    continue;
+                }
+                let end = if uri.bounded {
+                    let (_, high) = consumer
+                        .fetch_watermarks(name, p, TIMEOUT)
+                        .map_err(|e| format!("cannot read the end of {name}/{p}: {e}"))?;
+                    Some(high)
+                } else {
+                    None
+                };
+                partitions.push(Partition {
+                    topic: name.clone(),
+                    topic_index: topic_index as u32,
+                    id: p,
+                    next: None,
+                    end,
+                    done: false,
+                });
             }
-            let end = if uri.bounded {
-                let (_, high) = consumer
-                    .fetch_watermarks(&uri.topic, p, TIMEOUT)
-                    .map_err(|e| format!("cannot read the end of {}/{p}: {e}", uri.topic))?;
-                Some(high)
-            } else {
-                None
-            };
-            partitions.push(Partition {
-                id: p,
-                next: None,
-                end,
-                done: false,
-            });
         }
         Ok(KafkaReader {
             uri: uri.clone(),
@@ -138,16 +151,19 @@ impl<T: serde::de::DeserializeOwned, F> KafkaReader<T, F> {
         let mut list = TopicPartitionList::new();
         for p in &mut self.partitions {
             let next = p.next.expect("resolved");
-            list.add_partition_offset(&self.uri.topic, p.id, Offset::Offset(next))
+            list.add_partition_offset(&p.topic, p.id, Offset::Offset(next))
                 .map_err(|e| e.to_string())?;
         }
-        self.consumer
-            .assign(&list)
-            .map_err(|e| format!("cannot assign partitions of {}: {e}", self.uri.topic))?;
+        self.consumer.assign(&list).map_err(|e| {
+            format!(
+                "cannot assign partitions of {}: {e}",
+                self.uri.topics.join(",")
+            )
+        })?;
         self.queues = self
             .partitions
             .iter()
-            .map(|p| self.consumer.split_partition_queue(&self.uri.topic, p.id))
+            .map(|p| self.consumer.split_partition_queue(&p.topic, p.id))
             .collect();
         Ok(())
     }
@@ -156,7 +172,6 @@ impl<T: serde::de::DeserializeOwned, F> KafkaReader<T, F> {
     /// has no position yet (none restored), so that bounded partitions know
     /// at once whether anything is left to read.
     fn resolve_starts(&mut self) -> Result<(), String> {
-        let topic = self.uri.topic.clone();
         let fresh: Vec<usize> = (0..self.partitions.len())
             .filter(|&i| self.partitions[i].next.is_none())
             .collect();
@@ -170,14 +185,15 @@ impl<T: serde::de::DeserializeOwned, F> KafkaReader<T, F> {
                 Start::Timestamp(ms) => Offset::Offset(ms),
                 _ => Offset::Invalid,
             };
-            list.add_partition_offset(&topic, self.partitions[i].id, offset)
+            let p = &self.partitions[i];
+            list.add_partition_offset(&p.topic, p.id, offset)
                 .map_err(|e| e.to_string())?;
         }
         let looked_up = match self.uri.start {
             Start::Timestamp(_) => Some(
                 self.consumer
                     .offsets_for_times(list, TIMEOUT)
-                    .map_err(|e| format!("cannot look up offsets by time in {topic}: {e}"))?,
+                    .map_err(|e| format!("cannot look up offsets by time: {e}"))?,
             ),
             Start::Committed => Some(
                 self.consumer
@@ -187,14 +203,14 @@ impl<T: serde::de::DeserializeOwned, F> KafkaReader<T, F> {
             Start::Earliest | Start::Latest => None,
         };
         for (slot, &i) in fresh.iter().enumerate() {
-            let id = self.partitions[i].id;
+            let (topic, id) = (&self.partitions[i].topic, self.partitions[i].id);
             let (low, high) = self
                 .consumer
-                .fetch_watermarks(&topic, id, TIMEOUT)
+                .fetch_watermarks(topic, id, TIMEOUT)
                 .map_err(|e| format!("cannot read the offsets of {topic}/{id}: {e}"))?;
             let offset = looked_up
                 .as_ref()
-                .and_then(|l| l.find_partition(&topic, id))
+                .and_then(|l| l.find_partition(topic, id))
                 .and_then(|e| e.offset().to_raw())
                 .filter(|o| *o >= 0);
             found[slot] = Some(match (self.uri.start, offset) {
@@ -225,7 +241,6 @@ fn take<T: serde::de::DeserializeOwned>(
     event_time: &impl Fn(&T) -> EventTime,
     batch: &mut Batch<T>,
 ) {
-    let topic = &uri.topic;
     if partition.done || partition.end.is_some_and(|end| message.offset() >= end) {
         return;
     }
@@ -249,7 +264,7 @@ fn take<T: serde::de::DeserializeOwned>(
     match decoded {
         Ok((record, time)) => batch.records.push((local, record, time)),
         Err(error) => batch.dead_letters.push(DeadLetter {
-            source: format!("{topic}/{}", message.partition()),
+            source: format!("{}/{}", partition.topic, message.partition()),
             position: message.offset() as u64,
             error,
             raw: String::from_utf8_lossy(raw).into_owned(),
@@ -273,7 +288,8 @@ where
     }
 
     fn partition_id(&self, p: usize) -> u64 {
-        self.partitions[p].id as u64
+        let p = &self.partitions[p];
+        (u64::from(p.topic_index) << 32) | p.id as u64
     }
 
     fn position(&self, p: usize) -> Vec<u8> {
@@ -288,7 +304,7 @@ where
     fn pause(&mut self, paused: bool) {
         let mut list = TopicPartitionList::new();
         for p in self.partitions.iter().filter(|p| !p.done) {
-            list.add_partition(&self.uri.topic, p.id);
+            list.add_partition(&p.topic, p.id);
         }
         let done = if paused {
             self.consumer.pause(&list)
@@ -296,7 +312,10 @@ where
             self.consumer.resume(&list)
         };
         if let Err(e) = done {
-            tracing::warn!("kafka: cannot pause or resume {}: {e}", self.uri.topic);
+            tracing::warn!(
+                "kafka: cannot pause or resume {}: {e}",
+                self.uri.topics.join(",")
+            );
         }
     }
 
@@ -328,7 +347,7 @@ where
         let mut list = TopicPartitionList::new();
         for p in &self.partitions {
             if let Some(next) = p.next {
-                let _ = list.add_partition_offset(&self.uri.topic, p.id, Offset::Offset(next));
+                let _ = list.add_partition_offset(&p.topic, p.id, Offset::Offset(next));
             }
         }
         if list.count() > 0 {
@@ -387,7 +406,7 @@ where
                         batch,
                     ),
                     Some(Err(e)) => {
-                        tracing::warn!("kafka: {}/{}: {e}", self.uri.topic, partition.id);
+                        tracing::warn!("kafka: {}/{}: {e}", partition.topic, partition.id);
                         break;
                     }
                     None => break,

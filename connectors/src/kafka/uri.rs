@@ -40,8 +40,10 @@ pub enum Delivery {
 pub struct KafkaUri {
     /// `HOST:PORT[,HOST:PORT...]`.
     pub bootstrap: String,
-    /// The topic.
+    /// The topic (a sink's; a source's first).
     pub topic: String,
+    /// Sources: every topic of `kafka://HOST:PORT/T1,T2,...`.
+    pub topics: Vec<String>,
     /// `format=csv|json` (default csv): one row per record value.
     pub format: Format,
     /// `bounded=true`: read up to the end offsets seen at start, then finish.
@@ -84,13 +86,19 @@ impl std::str::FromStr for KafkaUri {
             .split_once('/')
             .filter(|(b, t)| !b.is_empty() && !t.is_empty())
             .ok_or_else(|| format!("{s:?}: expected kafka://HOST:PORT/TOPIC"))?;
+        let topics: Vec<String> = topic.split(',').map(str::to_owned).collect();
+        if topics.iter().any(String::is_empty) {
+            return Err(format!("{s:?}: an empty topic name"));
+        }
+        let topic = topics[0].as_str();
         let mut uri = KafkaUri {
             bootstrap: bootstrap.to_owned(),
             topic: topic.to_owned(),
+            topics: topics.clone(),
             format: Format::Csv,
             bounded: false,
             start: Start::Earliest,
-            group: format!("tidewater-{topic}"),
+            group: format!("tidewater-{}", topics.join("+")),
             event_time: EventTimeFrom::Data,
             key: None,
             partition: None,
@@ -225,5 +233,11 @@ mod tests {
             .unwrap_err()
             .contains("HOST:PORT/TOPIC"));
         assert!("file.csv".parse::<KafkaUri>().is_err());
+        let two: KafkaUri = "kafka://h:1/a,b".parse().unwrap();
+        assert_eq!((two.topics.len(), two.group.as_str()), (2, "tidewater-a+b"));
+        assert!("kafka://h:1/a,"
+            .parse::<KafkaUri>()
+            .unwrap_err()
+            .contains("empty topic"));
     }
 }
