@@ -76,13 +76,20 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|");
     let me = std::env::current_exe().expect("bench path");
     for workers in [1, 2] {
+        // One consumer, one thread, whatever -w is: the client's ceiling.
         let raw = measure(Command::new(&me).args([
             "--consume",
             &address,
             "events",
             &messages.to_string(),
         ]));
-        row("raw consume (rdkafka)", workers, events, &raw, &raw);
+        row(
+            "raw consume (rdkafka, 1 thread)",
+            workers,
+            events,
+            &raw,
+            &raw,
+        );
         for (query, delivery, checkpoints) in [
             ("q5", "at-least-once", false),
             ("q5", "at-least-once", true),
@@ -162,11 +169,14 @@ fn produce(address: &str, topic: &str, file: &Path) -> u64 {
         .set("batch.size", "1000000")
         .create()
         .expect("producer");
-    let text = std::fs::read_to_string(file).expect("events file");
+    // Line by line: a large buffer here would count in every child's peak
+    // RSS (Linux reports the RSS a child had when forked, before exec).
+    let reader = std::io::BufReader::new(std::fs::File::open(file).expect("events file"));
     let mut n = 0u64;
-    for line in text.lines() {
+    for line in std::io::BufRead::lines(reader) {
+        let line = line.expect("events file");
         let mut record = BaseRecord::<(), str>::to(topic)
-            .payload(line)
+            .payload(line.as_str())
             .partition((n % PARTITIONS as u64) as i32);
         while let Err((_, back)) = producer.send(record) {
             record = back;

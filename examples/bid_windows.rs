@@ -47,6 +47,7 @@ struct BidRow {
     bidder: u64,
     price: u64,
     /// Present in the input, unused by the queries.
+    #[serde(rename = "channel")]
     _channel: serde::de::IgnoredAny,
     date_time: u64,
 }

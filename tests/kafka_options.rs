@@ -1,7 +1,8 @@
 //! Kafka options against a real broker: message keys and partitions in the
 //! sink (murmur2, as Kafka's Java clients), record timestamps as event
 //! time, consumer-group offsets (committed by one job, where the next one
-//! starts with `start=committed`), and one source over two topics.
+//! starts with `start=committed`), one source over two topics, and Avro in
+//! the Confluent wire format in and out.
 
 mod common;
 
@@ -215,4 +216,150 @@ fn keys_timestamps_and_group_offsets() {
         &oracle::window_count(&bids),
         "two topics",
     );
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct AvroBid {
+    auction: u64,
+    bidder: u64,
+    price: u64,
+    channel: String,
+    date_time: u64,
+}
+
+#[derive(serde::Deserialize)]
+struct AvroCount {
+    window_end: u64,
+    auction: u64,
+    count: u64,
+}
+
+#[test]
+fn avro_in_and_out_in_the_wire_format() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = generate_bids(dir.path(), 10_000);
+    let bids = read_bids(&file);
+    let long = |name: &str| format!(r#"{{"name": "{name}", "type": "long"}}"#);
+    let bid_schema = format!(
+        r#"{{"type": "record", "name": "Bid", "fields": [{}, {}, {}, {{"name": "channel", "type": "string"}}, {}]}}"#,
+        long("auction"),
+        long("bidder"),
+        long("price"),
+        long("date_time")
+    );
+    let count_schema = format!(
+        r#"{{"type": "record", "name": "Count", "fields": [{}, {}, {}]}}"#,
+        long("window_end"),
+        long("auction"),
+        long("count")
+    );
+    std::fs::write(dir.path().join("bid.avsc"), &bid_schema).unwrap();
+    std::fs::write(dir.path().join("count.avsc"), &count_schema).unwrap();
+    let schema = apache_avro::Schema::parse_str(&bid_schema).unwrap();
+    let wire = |id: u8, bid: &AvroBid| {
+        let value = apache_avro::to_value(bid)
+            .unwrap()
+            .resolve(&schema)
+            .unwrap();
+        let mut message = vec![0, 0, 0, 0, id];
+        message.extend(apache_avro::to_avro_datum(&schema, value).unwrap());
+        message
+    };
+    broker.create_topic("avro-bids", 2);
+    broker.create_topic("avro-counts", 2);
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &broker.address)
+        .create()
+        .unwrap();
+    for (i, b) in bids.iter().enumerate() {
+        let bid = AvroBid {
+            auction: b[0],
+            bidder: b[1],
+            price: b[2],
+            channel: "web".into(),
+            date_time: b[3],
+        };
+        // the fourth message of partition 0 carries another schema id
+        let id = if i == 6 { 8 } else { 7 };
+        let message = wire(id, &bid);
+        let record = BaseRecord::<(), [u8]>::to("avro-bids")
+            .payload(&message)
+            .partition(i as i32 % 2);
+        producer.send(record).map_err(|(e, _)| e).unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let dead = dir.path().join("dead");
+    run_ok(
+        Command::new(example("bid_windows"))
+            .args(["--query", "window-count", "-w", "2", "--input"])
+            .arg(format!(
+                "kafka://{}/avro-bids?format=avro&schema={}&schema-id=7&bounded=true",
+                broker.address,
+                dir.path().join("bid.avsc").display()
+            ))
+            .arg("--output")
+            .arg(format!(
+                "kafka://{}/avro-counts?format=avro&schema={}&schema-id=9",
+                broker.address,
+                dir.path().join("count.avsc").display()
+            ))
+            .arg("--dead-letter")
+            .arg(&dead),
+    );
+    let count_schema = apache_avro::Schema::parse_str(&count_schema).unwrap();
+    let mut got: Vec<String> = messages_bytes(&broker.address, "avro-counts")
+        .iter()
+        .map(|m| {
+            assert_eq!(&m[..5], &[0, 0, 0, 0, 9], "wire format header");
+            let value = apache_avro::from_avro_datum(&count_schema, &mut &m[5..], None).unwrap();
+            let c: AvroCount = apache_avro::from_value(&value).unwrap();
+            format!("{},{},{}", c.window_end, c.auction, c.count)
+        })
+        .collect();
+    got.sort_by_key(|row| common::kafka::numeric(row));
+    let letters: Vec<String> = std::fs::read_dir(&dead)
+        .unwrap()
+        .flat_map(|e| read_rows(&e.unwrap().path()))
+        .collect();
+    assert_eq!(letters.len(), 1, "{:?}", letters.first());
+    assert!(
+        letters[0].contains("schema id 8, expected 7"),
+        "{}",
+        letters[0]
+    );
+    assert!(
+        letters[0].contains(r#""source":"avro-bids/0","position":3"#),
+        "{}",
+        letters[0]
+    );
+    let mut kept = bids.clone();
+    kept.remove(6);
+    assert_rows_eq(&got, &oracle::window_count(&kept), "Avro in and out");
+}
+
+/// The raw values of every message of `topic`.
+fn messages_bytes(address: &str, topic: &str) -> Vec<Vec<u8>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", address)
+        .set("group.id", "test-bytes")
+        .create()
+        .unwrap();
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let mut list = TopicPartitionList::new();
+    for p in metadata.topics()[0].partitions() {
+        list.add_partition_offset(topic, p.id(), Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&list).unwrap();
+    let (mut out, mut quiet) = (Vec::new(), Instant::now());
+    while quiet.elapsed() < Duration::from_secs(2) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            out.push(m.payload().unwrap_or_default().to_vec());
+            quiet = Instant::now();
+        }
+    }
+    out
 }

@@ -1,11 +1,14 @@
 //! Record formats: decoding a line into a typed record, encoding a record as
-//! a line. CSV (no header) and JSON lines, both through serde.
+//! a line. CSV (no header) and JSON lines, both through serde; and Avro
+//! messages ([`AvroCodec`]) for Kafka.
 
+mod avro;
 mod csv_row;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub use avro::AvroCodec;
 pub use csv_row::CsvDecoder;
 
 /// A line-oriented record format.

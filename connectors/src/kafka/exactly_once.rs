@@ -24,6 +24,7 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::Probe;
 
+use super::record::Messages;
 use super::transactions::{Command, Committer, Ids, SinkImage};
 use super::uri::KafkaUri;
 
@@ -152,7 +153,11 @@ pub(super) fn write<D: Serialize + 'static>(
             return;
         }
     };
-    let (topic, format, fail) = (uri.topic.clone(), uri.format, ctx.clone());
+    let messages = match Messages::new(&uri) {
+        Ok(messages) => messages,
+        Err(e) => return ctx.fail(e),
+    };
+    let (topic, fail) = (uri.topic.clone(), ctx.clone());
     let mut builder = OperatorBuilder::new("KafkaExactlyOnceSink".to_owned(), scope);
     let activator = scope.activator_for(builder.operator_info().address);
     let mut input = builder.new_input(stream, Pipeline);
@@ -169,7 +174,7 @@ pub(super) fn write<D: Serialize + 'static>(
             let data_frontier = frontiers[0].frontier().first().copied();
             let add = |batch: Vec<(D, EventTime)>, epochs: &mut Epochs| {
                 let rows = &mut epochs.current().rows;
-                if let Err(e) = format.encode_all(batch.iter().map(|(d, _)| d), rows) {
+                if let Err(e) = messages.encode_all(batch.iter().map(|(d, _)| d), rows) {
                     fail.fail(format!("cannot encode a record for {topic}: {e}"));
                 }
                 Metrics::add(&fail.metrics().records_out, batch.len() as u64);

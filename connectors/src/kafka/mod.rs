@@ -14,4 +14,4 @@ mod uri;
 
 pub use sink::KafkaSink;
 pub use source::KafkaSource;
-pub use uri::{Delivery, EventTimeFrom, KafkaUri, Start};
+pub use uri::{AvroSpec, Delivery, EventTimeFrom, KafkaUri, Start};

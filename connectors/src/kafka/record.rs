@@ -1,7 +1,9 @@
-//! How an encoded row becomes a Kafka message, for both sinks: its key (a
-//! CSV column or a JSON field, `key=`), its partition (`partition=`, or the
-//! producer's murmur2 partitioner over the key, as Kafka's Java clients
-//! do), and sending it while librdkafka's queue is full.
+//! How records become Kafka messages, for both sinks: their encoding (rows
+//! of a line format, newline-terminated, or Avro datums, each framed by its
+//! length), their key (a CSV column or a JSON field, `key=`), their
+//! partition (`partition=`, or the producer's murmur2 partitioner over the
+//! key, as Kafka's Java clients do), and sending while librdkafka's queue
+//! is full.
 
 use std::time::Duration;
 
@@ -9,8 +11,10 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 
+use serde::Serialize;
+
 use super::uri::KafkaUri;
-use crate::format::Format;
+use crate::format::{AvroCodec, Format};
 
 /// Where a row's key is.
 #[derive(Clone, Debug)]
@@ -25,6 +29,8 @@ enum KeyField {
 #[derive(Clone, Debug)]
 pub struct Messages {
     topic: String,
+    format: Format,
+    avro: Option<AvroCodec>,
     key: Option<KeyField>,
     partition: Option<i32>,
 }
@@ -33,8 +39,15 @@ impl Messages {
     /// The messages a sink for `uri` sends; fails if `key=` does not fit the
     /// format.
     pub fn new(uri: &KafkaUri) -> Result<Self, String> {
+        let avro = match &uri.avro {
+            Some(spec) => Some(AvroCodec::load(&spec.schema, spec.id)?),
+            None => None,
+        };
         let key = match (&uri.key, uri.format) {
             (None, _) => None,
+            (Some(_), _) if avro.is_some() => {
+                return Err(format!("{}: key= needs format=csv or json", uri.topic))
+            }
             (Some(k), Format::Csv) => Some(KeyField::Column(k.parse().map_err(|_| {
                 format!(
                     "{}: key={k:?} must be a CSV column number (0-based)",
@@ -48,6 +61,8 @@ impl Messages {
         };
         Ok(Messages {
             topic: uri.topic.clone(),
+            format: uri.format,
+            avro,
             key,
             partition: uri.partition,
         })
@@ -60,13 +75,49 @@ impl Messages {
         }
     }
 
-    /// Sends each newline-terminated row of `rows` as one message.
+    /// Appends the messages of `records` to `out`.
+    pub fn encode_all<'a, T: Serialize + 'a>(
+        &self,
+        records: impl IntoIterator<Item = &'a T>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        let Some(avro) = &self.avro else {
+            return self.format.encode_all(records, out);
+        };
+        let mut datum = Vec::new();
+        for record in records {
+            datum.clear();
+            avro.encode(record, &mut datum)?;
+            out.extend_from_slice(&(datum.len() as u32).to_le_bytes());
+            out.extend_from_slice(&datum);
+        }
+        Ok(())
+    }
+
+    /// The messages in `encoded` (from [`Messages::encode_all`]).
+    fn split<'a>(&self, encoded: &'a [u8]) -> Vec<&'a [u8]> {
+        if self.avro.is_none() {
+            return encoded
+                .split(|b| *b == b'\n')
+                .filter(|r| !r.is_empty())
+                .collect();
+        }
+        let (mut out, mut rest) = (Vec::new(), encoded);
+        while let Some((len, tail)) = rest.split_first_chunk::<4>() {
+            let (message, tail) = tail.split_at(u32::from_le_bytes(*len) as usize);
+            out.push(message);
+            rest = tail;
+        }
+        out
+    }
+
+    /// Sends each message of `rows` (from [`Messages::encode_all`]).
     pub fn send_rows(
         &self,
         producer: &ThreadedProducer<DefaultProducerContext>,
         rows: &[u8],
     ) -> Result<(), String> {
-        for row in rows.split(|b| *b == b'\n').filter(|r| !r.is_empty()) {
+        for row in self.split(rows) {
             let key = self.key(row)?;
             let mut record = BaseRecord::<[u8], [u8]>::to(&self.topic).payload(row);
             if let Some(key) = &key {

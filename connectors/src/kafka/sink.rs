@@ -71,7 +71,7 @@ impl KafkaSink {
                 None
             }
         };
-        let (topic, format, fail) = (self.uri.topic.clone(), self.uri.format, ctx.clone());
+        let (topic, fail) = (self.uri.topic.clone(), ctx.clone());
         let mut builder = OperatorBuilder::new("KafkaSink".to_owned(), scope);
         let mut input = builder.new_input(stream, Pipeline);
         let mut control_input = control.map(|c| builder.new_input(c, Pipeline));
@@ -93,7 +93,7 @@ impl KafkaSink {
                 let data_frontier = frontiers[0].frontier().first().copied();
                 let mut send = |batch: Vec<(D, EventTime)>| {
                     buffer.clear();
-                    if let Err(e) = format.encode_all(batch.iter().map(|(d, _)| d), &mut buffer) {
+                    if let Err(e) = messages.encode_all(batch.iter().map(|(d, _)| d), &mut buffer) {
                         fail.fail(format!("cannot encode a record for {topic}: {e}"));
                         return;
                     }

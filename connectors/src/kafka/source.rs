@@ -25,6 +25,7 @@ use tidewater_operators::{Context, EventTime};
 use timely::dataflow::Scope;
 
 use super::uri::{EventTimeFrom, KafkaUri, Start};
+use crate::format::AvroCodec;
 use crate::source::{event_source, Batch, SourceConfig, SourceReader, SourceStreams};
 use crate::DeadLetter;
 
@@ -80,8 +81,24 @@ struct KafkaReader<T, F> {
     queues: Vec<Option<PartitionQueue<DefaultConsumerContext>>>,
     assigned: bool,
     committed_at_end: bool,
-    decoder: crate::format::Decoder<T>,
+    decoder: Payloads<T>,
     event_time: F,
+}
+
+/// Decodes message values: lines of a line format, or Avro datums.
+struct Payloads<T> {
+    lines: crate::format::Decoder<T>,
+    avro: Option<AvroCodec>,
+}
+
+impl<T: serde::de::DeserializeOwned> Payloads<T> {
+    fn decode(&mut self, raw: &[u8]) -> Result<T, String> {
+        if let Some(avro) = &self.avro {
+            return avro.decode(raw);
+        }
+        let line = std::str::from_utf8(raw).map_err(|e| format!("invalid UTF-8: {e}"))?;
+        self.lines.decode(line.trim_end_matches(['\n', '\r']))
+    }
 }
 
 impl<T: serde::de::DeserializeOwned, F> KafkaReader<T, F> {
@@ -93,6 +110,8 @@ impl<T: serde::de::DeserializeOwned, F> KafkaReader<T, F> {
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
             .set("isolation.level", "read_committed")
+            // Prefetch at most 8 MiB per partition (librdkafka: 64 MiB).
+            .set("queued.max.messages.kbytes", "8192")
             .create()
             .map_err(|e| format!("cannot create a Kafka consumer for {}: {e}", uri.bootstrap))?;
         let mut partitions = Vec::new();
@@ -139,7 +158,13 @@ impl<T: serde::de::DeserializeOwned, F> KafkaReader<T, F> {
             partitions,
             assigned: false,
             committed_at_end: false,
-            decoder: uri.format.decoder(),
+            decoder: Payloads {
+                lines: uri.format.decoder(),
+                avro: match &uri.avro {
+                    Some(spec) => Some(AvroCodec::load(&spec.schema, spec.id)?),
+                    None => None,
+                },
+            },
             event_time,
         })
     }
@@ -237,7 +262,7 @@ fn take<T: serde::de::DeserializeOwned>(
     local: usize,
     partition: &mut Partition,
     uri: &KafkaUri,
-    decoder: &mut crate::format::Decoder<T>,
+    decoder: &mut Payloads<T>,
     event_time: &impl Fn(&T) -> EventTime,
     batch: &mut Batch<T>,
 ) {
@@ -246,21 +271,18 @@ fn take<T: serde::de::DeserializeOwned>(
     }
     partition.next = Some(message.offset() + 1);
     let raw = message.payload().unwrap_or_default();
-    let decoded = std::str::from_utf8(raw)
-        .map_err(|e| format!("invalid UTF-8: {e}"))
-        .and_then(|line| decoder.decode(line.trim_end_matches(['\n', '\r'])))
-        .and_then(|record| {
-            let time = match uri.event_time {
-                EventTimeFrom::Data => event_time(&record),
-                EventTimeFrom::Record => message
-                    .timestamp()
-                    .to_millis()
-                    .filter(|ms| *ms >= 0)
-                    .ok_or("the record has no timestamp (event-time=record)")?
-                    as EventTime,
-            };
-            Ok((record, time))
-        });
+    let decoded = decoder.decode(raw).and_then(|record| {
+        let time = match uri.event_time {
+            EventTimeFrom::Data => event_time(&record),
+            EventTimeFrom::Record => message
+                .timestamp()
+                .to_millis()
+                .filter(|ms| *ms >= 0)
+                .ok_or("the record has no timestamp (event-time=record)")?
+                as EventTime,
+        };
+        Ok((record, time))
+    });
     match decoded {
         Ok((record, time)) => batch.records.push((local, record, time)),
         Err(error) => batch.dead_letters.push(DeadLetter {

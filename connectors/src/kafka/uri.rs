@@ -35,6 +35,15 @@ pub enum Delivery {
     ExactlyOnce,
 }
 
+/// `format=avro&schema=FILE[&schema-id=N]`: Avro messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AvroSpec {
+    /// The schema's JSON file.
+    pub schema: std::path::PathBuf,
+    /// The Confluent wire format's schema id, if messages carry one.
+    pub id: Option<u32>,
+}
+
 /// A parsed `kafka://` address.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KafkaUri {
@@ -44,8 +53,10 @@ pub struct KafkaUri {
     pub topic: String,
     /// Sources: every topic of `kafka://HOST:PORT/T1,T2,...`.
     pub topics: Vec<String>,
-    /// `format=csv|json` (default csv): one row per record value.
+    /// `format=csv|json|text` (default csv): one row per record value.
     pub format: Format,
+    /// `format=avro`: Avro messages with this schema (instead of `format`).
+    pub avro: Option<AvroSpec>,
     /// `bounded=true`: read up to the end offsets seen at start, then finish.
     pub bounded: bool,
     /// `start=earliest|latest|committed|<epoch-ms>` (default earliest).
@@ -96,6 +107,7 @@ impl std::str::FromStr for KafkaUri {
             topic: topic.to_owned(),
             topics: topics.clone(),
             format: Format::Csv,
+            avro: None,
             bounded: false,
             start: Start::Earliest,
             group: format!("tidewater-{}", topics.join("+")),
@@ -107,12 +119,22 @@ impl std::str::FromStr for KafkaUri {
             commits: format!("{topic}.tidewater-commits"),
             transaction_timeout_ms: 60_000,
         };
+        let (mut avro, mut schema, mut schema_id) = (false, None, None);
         for option in query.split('&').filter(|o| !o.is_empty()) {
             let (key, value) = option
                 .split_once('=')
                 .ok_or_else(|| format!("{s:?}: option {option:?} is not key=value"))?;
             match key {
+                "format" if value == "avro" => avro = true,
                 "format" => uri.format = value.parse()?,
+                "schema" if !value.is_empty() => schema = Some(std::path::PathBuf::from(value)),
+                "schema-id" => {
+                    schema_id = Some(
+                        value
+                            .parse()
+                            .map_err(|_| format!("{s:?}: schema-id={value:?} is not a number"))?,
+                    )
+                }
                 "bounded" => {
                     uri.bounded = value
                         .parse()
@@ -168,6 +190,17 @@ impl std::str::FromStr for KafkaUri {
                 }
                 other => return Err(format!("{s:?}: unknown option {other:?}")),
             }
+        }
+        match (avro, schema) {
+            (true, Some(schema)) => {
+                uri.avro = Some(AvroSpec {
+                    schema,
+                    id: schema_id,
+                })
+            }
+            (true, None) => return Err(format!("{s:?}: format=avro needs schema=FILE")),
+            (false, Some(_)) => return Err(format!("{s:?}: schema= is for format=avro")),
+            (false, None) => {}
         }
         Ok(uri)
     }
@@ -233,6 +266,20 @@ mod tests {
             .unwrap_err()
             .contains("HOST:PORT/TOPIC"));
         assert!("file.csv".parse::<KafkaUri>().is_err());
+        let avro: KafkaUri = "kafka://h:1/t?format=avro&schema=s.avsc&schema-id=4"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            avro.avro,
+            Some(AvroSpec {
+                schema: "s.avsc".into(),
+                id: Some(4)
+            })
+        );
+        assert!("kafka://h:1/t?format=avro"
+            .parse::<KafkaUri>()
+            .unwrap_err()
+            .contains("needs schema"));
         let two: KafkaUri = "kafka://h:1/a,b".parse().unwrap();
         assert_eq!((two.topics.len(), two.group.as_str()), (2, "tidewater-a+b"));
         assert!("kafka://h:1/a,"

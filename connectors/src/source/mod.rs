@@ -88,13 +88,17 @@ pub trait SourceReader: 'static {
     /// Reads at most `max` records into `batch`. Returns `false` when there is
     /// nothing to read right now (an unbounded source waiting for data).
     fn read(&mut self, max: usize, batch: &mut Batch<Self::Item>) -> bool;
-    /// The dataflow is too far behind (`true`) or has caught up (`false`):
-    /// a reader that fetches in the background stops and restarts fetching.
+    /// The dataflow has been too far behind for a while (`true`) or has
+    /// caught up (`false`): a reader that fetches in the background stops
+    /// and restarts fetching.
     fn pause(&mut self, _paused: bool) {}
     /// The positions of a checkpoint were just taken (a reader may report
     /// them elsewhere, as the Kafka source commits them to its group).
     fn snapshotted(&mut self) {}
 }
+
+/// How long a source waits for the dataflow before it pauses its reader.
+const PAUSE_AFTER: Duration = Duration::from_secs(1);
 
 /// The streams a source produces.
 pub struct SourceStreams<'scope, D> {
@@ -168,7 +172,7 @@ where
             .rate
             .map(|rate| RateLimiter::new(rate / peers as f64));
         let mut batch = Batch::default();
-        let mut paused = false;
+        let (mut paused, mut waiting) = (false, None::<Instant>);
         let snapshot = move |c: EventTime, reader: &R, watermarks: &SourceWatermarks| {
             if let Some(snapshots) = &snapshots {
                 let groups = (0..reader.partitions())
@@ -241,13 +245,17 @@ where
                 reader.snapshotted();
             }
             if ctx.must_wait(watermarks.emitted()) {
-                if !paused {
+                // Flow control waits are short; a reader pauses only for a
+                // stall (pausing a Kafka partition drops what was prefetched).
+                let since = *waiting.get_or_insert_with(Instant::now);
+                if !paused && since.elapsed() >= PAUSE_AFTER {
                     paused = true;
                     reader.pause(true);
                 }
                 activator.activate_after(Duration::from_millis(1));
                 return;
             }
+            waiting = None;
             if paused {
                 paused = false;
                 reader.pause(false);
