@@ -16,7 +16,7 @@ pub enum Input {
     /// Files or directories, read in `format`.
     Files(Vec<String>, Format),
     /// A topic (the format is the URI's).
-    Kafka(KafkaUri),
+    Kafka(Box<KafkaUri>),
 }
 
 impl Input {
@@ -24,7 +24,7 @@ impl Input {
     /// fails before any worker starts) read in `format`.
     pub fn parse(names: &[String], format: Format) -> Result<Input, String> {
         match names {
-            [one] if KafkaUri::is_kafka(one) => Ok(Input::Kafka(one.parse()?)),
+            [one] if KafkaUri::is_kafka(one) => Ok(Input::Kafka(Box::new(one.parse()?))),
             _ if names.iter().any(|n| KafkaUri::is_kafka(n)) => {
                 Err("a topic is read on its own, not with other inputs".to_owned())
             }
@@ -52,7 +52,7 @@ impl Input {
                 .format(format)
                 .build(scope, ctx, config, event_time)
                 .map_err(|e| e.to_string()),
-            Input::Kafka(uri) => KafkaSource::new(uri).build(scope, ctx, config, event_time),
+            Input::Kafka(uri) => KafkaSource::new(*uri).build(scope, ctx, config, event_time),
         }
     }
 }

@@ -11,7 +11,7 @@ pub enum Output {
     /// A file sink.
     File(FileSink),
     /// A topic.
-    Kafka(KafkaSink),
+    Kafka(Box<KafkaSink>),
 }
 
 impl Output {
@@ -26,7 +26,7 @@ impl Output {
             if uri.topics.len() > 1 {
                 return Err(format!("{name}: a sink writes one topic"));
             }
-            return Ok(Output::Kafka(KafkaSink::new(uri)));
+            return Ok(Output::Kafka(Box::new(KafkaSink::new(uri))));
         }
         Ok(Output::File(FileSink::new(name).sorted(sorted)))
     }
