@@ -1,8 +1,9 @@
 //! Kafka options against a real broker: message keys and partitions in the
 //! sink (murmur2, as Kafka's Java clients), record timestamps as event
 //! time, consumer-group offsets (committed by one job, where the next one
-//! starts with `start=committed`), one source over two topics, and Avro in
-//! the Confluent wire format in and out.
+//! starts with `start=committed`), one source over two topics, Avro in the
+//! Confluent wire format in and out, and change streams as `+`/`-` and
+//! upsert changelogs.
 
 mod common;
 
@@ -47,6 +48,14 @@ fn murmur2(data: &[u8]) -> u32 {
 
 /// `(partition, key, value)` of every message of `topic`.
 fn messages(address: &str, topic: &str) -> Vec<(i32, Option<String>, String)> {
+    all_messages(address, topic)
+        .into_iter()
+        .map(|(p, k, v)| (p, k, v.expect("a value")))
+        .collect()
+}
+
+/// `(partition, key, value)` of every message of `topic`; `None`: a tombstone.
+fn all_messages(address: &str, topic: &str) -> Vec<(i32, Option<String>, Option<String>)> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", address)
         .set("group.id", "test-keys")
@@ -65,7 +74,7 @@ fn messages(address: &str, topic: &str) -> Vec<(i32, Option<String>, String)> {
     while quiet.elapsed() < Duration::from_secs(2) {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
             let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
-            out.push((m.partition(), text(m.key()), text(m.payload()).unwrap()));
+            out.push((m.partition(), text(m.key()), text(m.payload())));
             quiet = Instant::now();
         }
     }
@@ -362,4 +371,74 @@ fn messages_bytes(address: &str, topic: &str) -> Vec<Vec<u8>> {
         }
     }
     out
+}
+
+/// Writes `changes` (one worker, one batch) with `KafkaSink::write_changes`.
+fn write_changes(uri: &str, changes: Vec<((String, u64, i64), u64)>) {
+    let uri: tidewater::connectors::kafka::KafkaUri = uri.parse().unwrap();
+    timely::execute_directly(move |worker| {
+        let ctx = tidewater::operators::Context::default();
+        worker.dataflow(|scope| {
+            use timely::dataflow::operators::ToStream;
+            let stream = changes.clone().to_stream(scope);
+            tidewater::connectors::kafka::KafkaSink::new(uri.clone()).write_changes(stream, &ctx);
+        });
+        while worker.step() {}
+        assert_eq!(ctx.failure(), None);
+    });
+}
+
+#[test]
+fn changelogs_diff_and_upsert() {
+    let broker = Broker::start();
+    let change = |k: &str, v: u64, diff: i64| ((k.to_owned(), v, diff), 0u64);
+    // a: 1 then replaced by 2; b: 1; c: 5 then retracted
+    let changes = vec![
+        change("a", 1, 1),
+        change("b", 1, 1),
+        change("a", 1, -1),
+        change("a", 2, 1),
+        change("c", 5, 1),
+        change("c", 5, -1),
+    ];
+    broker.create_topic("diffs", 1);
+    write_changes(
+        &format!("kafka://{}/diffs", broker.address),
+        changes.clone(),
+    );
+    let got: Vec<(Option<String>, Option<String>)> = all_messages(&broker.address, "diffs")
+        .into_iter()
+        .map(|(_, k, v)| (k, v))
+        .collect();
+    let want: Vec<(Option<String>, Option<String>)> = [
+        ("a", "+,a,1"),
+        ("b", "+,b,1"),
+        ("a", "-,a,1"),
+        ("a", "+,a,2"),
+        ("c", "+,c,5"),
+        ("c", "-,c,5"),
+    ]
+    .iter()
+    .map(|(k, v)| (Some(k.to_string()), Some(v.to_string())))
+    .collect();
+    assert_eq!(got, want, "one +/- row per change, keyed");
+
+    broker.create_topic("upserts", 1);
+    write_changes(
+        &format!(
+            "kafka://{}/upserts?changelog=upsert&format=json",
+            broker.address
+        ),
+        changes,
+    );
+    let got: Vec<(Option<String>, Option<String>)> = all_messages(&broker.address, "upserts")
+        .into_iter()
+        .map(|(_, k, v)| (k, v))
+        .collect();
+    let want = vec![
+        (Some("\"a\"".to_owned()), Some("2".to_owned())),
+        (Some("\"b\"".to_owned()), Some("1".to_owned())),
+        (Some("\"c\"".to_owned()), None),
+    ];
+    assert_eq!(got, want, "each key's value now; a tombstone for c");
 }

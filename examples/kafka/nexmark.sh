@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # kafka_nexmark: the Nexmark generator's events -> topic `events` (JSON lines)
 # -> q5 (hot items) and q7 (highest bid) in event time -> topics `q5`, `q7`,
-# against a broker this script starts (and stops) in a temporary directory.
+# exactly once (Kafka transactions committed with checkpoints; read with
+# read_committed), against a broker this script starts (and stops) in a
+# temporary directory.
 #
 #   examples/kafka/nexmark.sh [EVENTS]      (default: 200000)
 set -euo pipefail
@@ -24,8 +26,10 @@ kafka org.apache.kafka.tools.ConsoleProducer --bootstrap-server "$broker" --topi
 
 for query in q5 q7; do
   target/release/examples/nexmark --query "$query" -w 2 \
-    --input "kafka://$broker/events?format=json&bounded=true" --output "kafka://$broker/$query"
+    --input "kafka://$broker/events?format=json&bounded=true" \
+    --output "kafka://$broker/$query?delivery=exactly-once" \
+    --checkpoint-dir "$dir/ck-$query" --checkpoint-interval 1s
   echo "$query (first rows by window):" >&2
   kafka org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$broker" --topic "$query" \
-    --from-beginning --timeout-ms 5000 | sort -t, -k1,1n | head -5
+    --isolation-level read_committed --from-beginning --timeout-ms 5000 | sort -t, -k1,1n | head -5
 done

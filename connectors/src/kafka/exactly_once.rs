@@ -16,15 +16,14 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use serde::Serialize;
-use tidewater_operators::checkpoint::part::{decode, encode};
+use tidewater_operators::checkpoint::part;
 use tidewater_operators::checkpoint::{Barrier, Snapshots, Step};
 use tidewater_operators::{Context, EventStream, EventTime, Metrics};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::Probe;
 
-use super::record::Messages;
+use super::record::{Encode, Messages};
 use super::transactions::{Command, Committer, Ids, SinkImage};
 use super::uri::KafkaUri;
 
@@ -114,10 +113,12 @@ impl Epochs {
 }
 
 /// Attaches an exactly-once sink for `uri` to `stream`.
-pub(super) fn write<D: Serialize + 'static>(
+pub(super) fn write<D: 'static>(
     uri: KafkaUri,
     stream: EventStream<'_, D>,
     ctx: &Context,
+    messages: Messages,
+    encode: Encode<D>,
 ) {
     let scope = stream.scope();
     let (index, peers) = (scope.index(), scope.peers());
@@ -130,12 +131,12 @@ pub(super) fn write<D: Serialize + 'static>(
     };
     snapshots.want_final();
     let mut taken = Vec::new();
-    for part in snapshots.restored_parts() {
-        if part.worker % peers != index {
+    for p in snapshots.restored_parts() {
+        if p.worker % peers != index {
             continue;
         }
-        match decode::<SinkImage>(&part.global) {
-            Ok(image) => taken.push((part.worker, image)),
+        match part::decode::<SinkImage>(&p.global) {
+            Ok(image) => taken.push((p.worker, image)),
             Err(e) => {
                 ctx.fail(format!(
                     "cannot restore the Kafka sink of {}: {e}",
@@ -146,16 +147,12 @@ pub(super) fn write<D: Serialize + 'static>(
         }
     }
     let ids = Ids::new(&uri, snapshots.name());
-    let mut committer = match Committer::start(&uri, ids, index, taken) {
+    let mut committer = match Committer::start(&uri, messages.clone(), ids, index, taken) {
         Ok(committer) => committer,
         Err(e) => {
             ctx.fail(format!("exactly-once sink for {}: {e}", uri.topic));
             return;
         }
-    };
-    let messages = match Messages::new(&uri) {
-        Ok(messages) => messages,
-        Err(e) => return ctx.fail(e),
     };
     let (topic, fail) = (uri.topic.clone(), ctx.clone());
     let mut builder = OperatorBuilder::new("KafkaExactlyOnceSink".to_owned(), scope);
@@ -174,7 +171,7 @@ pub(super) fn write<D: Serialize + 'static>(
             let data_frontier = frontiers[0].frontier().first().copied();
             let add = |batch: Vec<(D, EventTime)>, epochs: &mut Epochs| {
                 let rows = &mut epochs.current().rows;
-                if let Err(e) = messages.encode_all(batch.iter().map(|(d, _)| d), rows) {
+                if let Err(e) = encode(&messages, &batch, rows) {
                     fail.fail(format!("cannot encode a record for {topic}: {e}"));
                 }
                 Metrics::add(&fail.metrics().records_out, batch.len() as u64);
@@ -190,7 +187,7 @@ pub(super) fn write<D: Serialize + 'static>(
                     Step::Data(batches) => batches.into_iter().for_each(|b| add(b, &mut epochs)),
                     Step::Snapshot(c) => {
                         let image = epochs.seal(c, committer.job);
-                        snapshots.write(c, Vec::new(), encode(&image));
+                        snapshots.write(c, Vec::new(), part::encode(&image));
                     }
                 }
             }

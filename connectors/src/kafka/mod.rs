@@ -12,6 +12,7 @@ mod source;
 pub mod transactions;
 mod uri;
 
+pub use record::Changelog;
 pub use sink::KafkaSink;
 pub use source::KafkaSource;
 pub use uri::{AvroSpec, Delivery, EventTimeFrom, KafkaUri, Start};

@@ -18,7 +18,7 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::Probe;
 
-use super::record::Messages;
+use super::record::{Encode, Messages};
 use super::uri::{Delivery, KafkaUri};
 
 const FLUSH: Duration = Duration::from_secs(30);
@@ -35,25 +35,66 @@ impl KafkaSink {
         KafkaSink { uri }
     }
 
-    /// Attaches the sink to `stream`.
+    /// Attaches the sink to `stream`: one message per record.
     pub fn write<D: Serialize + 'static>(self, stream: EventStream<'_, D>, ctx: &Context) {
-        match self.uri.delivery {
-            Delivery::AtLeastOnce => self.write_at_least_once(stream, ctx),
-            Delivery::ExactlyOnce => super::exactly_once::write(self.uri, stream, ctx),
-        }
+        let messages = Messages::new(&self.uri);
+        self.attach(stream, ctx, messages, |m, batch, out| {
+            m.encode_all(batch.iter().map(|(d, _)| d), out)
+        });
     }
 
-    fn write_at_least_once<D: Serialize + 'static>(
+    /// Attaches the sink to a stream of changes `(key, value, diff)` — a
+    /// continuous result's updates, such as windows with allowed lateness
+    /// retracting and replacing results — written as a changelog keyed by
+    /// the key (`changelog=diff`, the default: `+`/`-` rows; or
+    /// `changelog=upsert`: the key's value, a tombstone once retracted).
+    ///
+    /// ```no_run
+    /// # use tidewater_connectors::kafka::KafkaSink;
+    /// # fn build(stream: tidewater_operators::EventStream<'_, (u64, u64, i64)>, ctx: &tidewater_operators::Context) {
+    /// let uri = "kafka://127.0.0.1:9092/counts?changelog=upsert".parse().unwrap();
+    /// KafkaSink::new(uri).write_changes(stream, ctx);
+    /// # }
+    /// ```
+    pub fn write_changes<K, V>(self, stream: EventStream<'_, (K, V, i64)>, ctx: &Context)
+    where
+        K: Serialize + 'static,
+        V: Serialize + 'static,
+    {
+        let messages = Messages::for_changes(&self.uri);
+        self.attach(stream, ctx, messages, |m, batch, out| {
+            m.encode_changes(batch.iter().map(|((k, v, diff), _)| (k, v, *diff)), out)
+        });
+    }
+
+    fn attach<D: 'static>(
         self,
         stream: EventStream<'_, D>,
         ctx: &Context,
+        messages: Result<Messages, String>,
+        encode: Encode<D>,
     ) {
-        let scope = stream.scope();
-        let (snapshots, control) = Snapshots::attach(Some(ctx), scope, "kafka-sink").unzip();
-        let messages = match Messages::new(&self.uri) {
+        let messages = match messages {
             Ok(messages) => messages,
             Err(e) => return ctx.fail(e),
         };
+        match self.uri.delivery {
+            Delivery::AtLeastOnce => self.write_at_least_once(stream, ctx, messages, encode),
+            Delivery::ExactlyOnce => {
+                super::exactly_once::write(self.uri, stream, ctx, messages, encode)
+            }
+        }
+    }
+
+    fn write_at_least_once<D: 'static>(
+        self,
+        stream: EventStream<'_, D>,
+        ctx: &Context,
+        messages: Messages,
+        encode: Encode<D>,
+    ) {
+        let scope = stream.scope();
+        let (snapshots, control) = Snapshots::attach(Some(ctx), scope, "kafka-sink").unzip();
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &self.uri.bootstrap)
@@ -93,7 +134,7 @@ impl KafkaSink {
                 let data_frontier = frontiers[0].frontier().first().copied();
                 let mut send = |batch: Vec<(D, EventTime)>| {
                     buffer.clear();
-                    if let Err(e) = messages.encode_all(batch.iter().map(|(d, _)| d), &mut buffer) {
+                    if let Err(e) = encode(&messages, &batch, &mut buffer) {
                         fail.fail(format!("cannot encode a record for {topic}: {e}"));
                         return;
                     }

@@ -107,11 +107,11 @@ impl Committer {
     /// is done, so that no new output is written before the old.
     pub fn start(
         uri: &KafkaUri,
+        messages: Messages,
         ids: Ids,
         own: usize,
         taken: Vec<(usize, SinkImage)>,
     ) -> Result<Committer, String> {
-        let messages = Messages::new(uri)?;
         ensure_commits_topic(uri)?;
         let mut producers = HashMap::new();
         for w in taken.iter().map(|(w, _)| *w).chain([own]) {

@@ -70,6 +70,8 @@ pub struct KafkaUri {
     /// Sinks: `key=FIELD`, the message key: a 0-based CSV column or a JSON
     /// field name (default: no key).
     pub key: Option<String>,
+    /// Change-stream sinks: `changelog=diff|upsert` (default diff).
+    pub changelog: Option<super::record::Changelog>,
     /// Sinks: `partition=N`, every message to partition `N` (default: by the
     /// key's murmur2 hash, as Kafka's Java clients, or spread without a key).
     pub partition: Option<i32>,
@@ -114,6 +116,7 @@ impl std::str::FromStr for KafkaUri {
             event_time: EventTimeFrom::Data,
             key: None,
             partition: None,
+            changelog: None,
             delivery: Delivery::AtLeastOnce,
             transactional_id: format!("tidewater-{topic}"),
             commits: format!("{topic}.tidewater-commits"),
@@ -176,6 +179,15 @@ impl std::str::FromStr for KafkaUri {
                     }
                 }
                 "key" if !value.is_empty() => uri.key = Some(value.into()),
+                "changelog" => {
+                    uri.changelog = Some(match value {
+                        "diff" => super::record::Changelog::Diff,
+                        "upsert" => super::record::Changelog::Upsert,
+                        _ => {
+                            return Err(format!("{s:?}: changelog={value:?} is not diff or upsert"))
+                        }
+                    })
+                }
                 "partition" => {
                     uri.partition = Some(value.parse().map_err(|_| {
                         format!("{s:?}: partition={value:?} is not a partition number")
