@@ -142,6 +142,8 @@ fn consume(address: &str, topic: &str, n: u64) {
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
         .set("isolation.level", "read_committed")
+        .set("queued.max.messages.kbytes", "8192")
+        .set("fetch.queue.backoff.ms", "10")
         .create()
         .expect("consumer");
     let mut list = TopicPartitionList::new();

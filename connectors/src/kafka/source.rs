@@ -110,8 +110,10 @@ impl<T: serde::de::DeserializeOwned, F> KafkaReader<T, F> {
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
             .set("isolation.level", "read_committed")
-            // Prefetch at most 8 MiB per partition (librdkafka: 64 MiB).
+            // Prefetch at most 8 MiB per partition (librdkafka: 64 MiB), and
+            // fetch again soon once there is room (librdkafka waits 1 s).
             .set("queued.max.messages.kbytes", "8192")
+            .set("fetch.queue.backoff.ms", "10")
             .create()
             .map_err(|e| format!("cannot create a Kafka consumer for {}: {e}", uri.bootstrap))?;
         let mut partitions = Vec::new();
