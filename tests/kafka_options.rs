@@ -2,8 +2,8 @@
 //! sink (murmur2, as Kafka's Java clients), record timestamps as event
 //! time, consumer-group offsets (committed by one job, where the next one
 //! starts with `start=committed`), one source over two topics, Avro in the
-//! Confluent wire format in and out, and change streams as `+`/`-` and
-//! upsert changelogs.
+//! Confluent wire format in and out, change streams as `+`/`-` and upsert
+//! changelogs, and raw bytes (`format=bytes`) through unchanged.
 
 mod common;
 
@@ -389,7 +389,7 @@ fn write_changes(uri: &str, changes: Vec<((String, u64, i64), u64)>) {
 }
 
 #[test]
-fn changelogs_diff_and_upsert() {
+fn changelogs_and_raw_bytes() {
     let broker = Broker::start();
     let change = |k: &str, v: u64, diff: i64| ((k.to_owned(), v, diff), 0u64);
     // a: 1 then replaced by 2; b: 1; c: 5 then retracted
@@ -441,4 +441,46 @@ fn changelogs_diff_and_upsert() {
         (Some("\"c\"".to_owned()), None),
     ];
     assert_eq!(got, want, "each key's value now; a tombstone for c");
+
+    // raw bytes, newlines and invalid UTF-8 included, through unchanged
+    broker.create_topic("raw-in", 2);
+    broker.create_topic("raw-out", 1);
+    let values: Vec<Vec<u8>> = (0..200u32)
+        .map(|i| [b"\xff\n".as_slice(), &i.to_le_bytes(), b"\r\n\x00"].concat())
+        .collect();
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &broker.address)
+        .create()
+        .unwrap();
+    for (i, v) in values.iter().enumerate() {
+        let record = BaseRecord::<(), [u8]>::to("raw-in")
+            .payload(v.as_slice())
+            .partition(i as i32 % 2);
+        producer.send(record).map_err(|(e, _)| e).unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let (input, output) = (
+        format!(
+            "kafka://{}/raw-in?format=bytes&bounded=true",
+            broker.address
+        ),
+        format!("kafka://{}/raw-out?format=bytes", broker.address),
+    );
+    timely::execute_directly(move |worker| {
+        let ctx = tidewater::operators::Context::default();
+        worker.dataflow(|scope| {
+            let source = tidewater::connectors::kafka::KafkaSource::new(input.parse().unwrap())
+                .build(scope, &ctx, Default::default(), |_: &Vec<u8>| 0)
+                .unwrap();
+            tidewater::connectors::kafka::KafkaSink::new(output.parse().unwrap())
+                .write(source.records, &ctx);
+        });
+        while worker.step() {}
+        assert_eq!(ctx.failure(), None);
+    });
+    let mut got = messages_bytes(&broker.address, "raw-out");
+    got.sort();
+    let mut want = values;
+    want.sort();
+    assert_eq!(got, want, "bytes in, the same bytes out");
 }

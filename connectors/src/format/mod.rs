@@ -3,6 +3,7 @@
 //! messages ([`AvroCodec`]) for Kafka.
 
 mod avro;
+pub mod bytes;
 mod csv_row;
 
 use serde::de::DeserializeOwned;

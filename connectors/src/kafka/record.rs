@@ -61,6 +61,7 @@ pub struct Messages {
     topic: String,
     format: Format,
     avro: Option<AvroCodec>,
+    bytes: bool,
     key: Option<KeyField>,
     partition: Option<i32>,
     framing: Framing,
@@ -77,7 +78,7 @@ impl Messages {
         };
         let key = match (&uri.key, uri.format) {
             (None, _) => None,
-            (Some(_), _) if avro.is_some() => {
+            (Some(_), _) if avro.is_some() || uri.bytes => {
                 return Err(format!("{}: key= needs format=csv or json", uri.topic))
             }
             (Some(k), Format::Csv) => Some(KeyField::Column(k.parse().map_err(|_| {
@@ -100,7 +101,8 @@ impl Messages {
         Ok(Messages {
             topic: uri.topic.clone(),
             format: uri.format,
-            framing: if avro.is_some() {
+            bytes: uri.bytes,
+            framing: if avro.is_some() || uri.bytes {
                 Framing::Sized
             } else {
                 Framing::Lines
@@ -115,7 +117,7 @@ impl Messages {
     /// The messages a sink of changes for `uri` sends (`changelog=`,
     /// default diff): keyed by the change's key, in a line format.
     pub fn for_changes(uri: &KafkaUri) -> Result<Self, String> {
-        if uri.avro.is_some() || uri.format == Format::Text || uri.key.is_some() {
+        if uri.avro.is_some() || uri.bytes || uri.format == Format::Text || uri.key.is_some() {
             return Err(format!(
                 "{}: a changelog is written as csv or json, keyed by the change's key (no key=)",
                 uri.topic
@@ -125,6 +127,7 @@ impl Messages {
             topic: uri.topic.clone(),
             format: uri.format,
             avro: None,
+            bytes: false,
             // The key is the change's: partitioned by its murmur2 hash.
             key: Some(KeyField::Column(0)),
             partition: uri.partition,
@@ -201,13 +204,16 @@ impl Messages {
         records: impl IntoIterator<Item = &'a T>,
         out: &mut Vec<u8>,
     ) -> Result<(), String> {
-        let Some(avro) = &self.avro else {
+        if self.avro.is_none() && !self.bytes {
             return self.format.encode_all(records, out);
-        };
+        }
         let mut datum = Vec::new();
         for record in records {
             datum.clear();
-            avro.encode(record, &mut datum)?;
+            match &self.avro {
+                Some(avro) => avro.encode(record, &mut datum)?,
+                None => crate::format::bytes::encode(record, &mut datum)?,
+            }
             out.extend_from_slice(&(datum.len() as u32).to_le_bytes());
             out.extend_from_slice(&datum);
         }

@@ -89,12 +89,16 @@ struct KafkaReader<T, F> {
 struct Payloads<T> {
     lines: crate::format::Decoder<T>,
     avro: Option<AvroCodec>,
+    bytes: bool,
 }
 
 impl<T: serde::de::DeserializeOwned> Payloads<T> {
     fn decode(&mut self, raw: &[u8]) -> Result<T, String> {
         if let Some(avro) = &self.avro {
             return avro.decode(raw);
+        }
+        if self.bytes {
+            return crate::format::bytes::decode(raw);
         }
         let line = std::str::from_utf8(raw).map_err(|e| format!("invalid UTF-8: {e}"))?;
         self.lines.decode(line.trim_end_matches(['\n', '\r']))
@@ -166,6 +170,7 @@ impl<T: serde::de::DeserializeOwned, F> KafkaReader<T, F> {
                     Some(spec) => Some(AvroCodec::load(&spec.schema, spec.id)?),
                     None => None,
                 },
+                bytes: uri.bytes,
             },
             event_time,
         })

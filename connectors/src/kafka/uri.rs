@@ -57,6 +57,8 @@ pub struct KafkaUri {
     pub format: Format,
     /// `format=avro`: Avro messages with this schema (instead of `format`).
     pub avro: Option<AvroSpec>,
+    /// `format=bytes`: a message value is the record, unchanged.
+    pub bytes: bool,
     /// `bounded=true`: read up to the end offsets seen at start, then finish.
     pub bounded: bool,
     /// `start=earliest|latest|committed|<epoch-ms>` (default earliest).
@@ -110,6 +112,7 @@ impl std::str::FromStr for KafkaUri {
             topics: topics.clone(),
             format: Format::Csv,
             avro: None,
+            bytes: false,
             bounded: false,
             start: Start::Earliest,
             group: format!("tidewater-{}", topics.join("+")),
@@ -129,6 +132,7 @@ impl std::str::FromStr for KafkaUri {
                 .ok_or_else(|| format!("{s:?}: option {option:?} is not key=value"))?;
             match key {
                 "format" if value == "avro" => avro = true,
+                "format" if value == "bytes" => uri.bytes = true,
                 "format" => uri.format = value.parse()?,
                 "schema" if !value.is_empty() => schema = Some(std::path::PathBuf::from(value)),
                 "schema-id" => {
