@@ -21,7 +21,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{build_example, cores, measure, Measurement};
+use common::{build_binary, build_example, cores, measure, Measurement};
 
 const PARTITIONS: i32 = 3;
 
@@ -233,16 +233,4 @@ impl Drop for Broker {
             .arg(&self.dir)
             .status();
     }
-}
-
-/// Builds `--bin name` in release mode; returns its path.
-fn build_binary(root: &Path, name: &str) -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--release", "--bin", name])
-        .current_dir(root)
-        .status()
-        .expect("cargo build");
-    assert!(status.success(), "building {name} failed");
-    root.join("target/release").join(name)
 }

@@ -16,9 +16,8 @@ use common::{
     sigkill, supervise, Rng,
 };
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::{Offset, TopicPartitionList};
 
 /// Counts the messages of every partition of `topic` as they arrive.
 struct Counter {
@@ -28,23 +27,10 @@ struct Counter {
 
 impl Counter {
     fn new(address: &str, topic: &str, isolation: &str) -> Counter {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", address)
-            .set("group.id", "test-counter")
-            .set("enable.auto.commit", "false")
-            .set("isolation.level", isolation)
-            .create()
-            .unwrap();
-        let metadata = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .unwrap();
-        let mut list = TopicPartitionList::new();
-        for p in metadata.topics()[0].partitions() {
-            list.add_partition_offset(topic, p.id(), Offset::Beginning)
-                .unwrap();
+        Counter {
+            consumer: common::kafka::reader(address, topic, isolation),
+            seen: 0,
         }
-        consumer.assign(&list).unwrap();
-        Counter { consumer, seen: 0 }
     }
 
     fn count(&mut self) -> usize {

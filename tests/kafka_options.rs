@@ -8,15 +8,12 @@
 mod common;
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::kafka::{produce, Broker};
+use common::kafka::{produce, read_all, reader, Broker};
 use common::{assert_rows_eq, example, generate_bids, oracle, read_bids, read_rows, run_ok};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::{Offset, TopicPartitionList};
 
 /// Kafka's murmur2 (`org.apache.kafka.common.utils.Utils.murmur2`).
 fn murmur2(data: &[u8]) -> u32 {
@@ -56,29 +53,19 @@ fn messages(address: &str, topic: &str) -> Vec<(i32, Option<String>, String)> {
 
 /// `(partition, key, value)` of every message of `topic`; `None`: a tombstone.
 fn all_messages(address: &str, topic: &str) -> Vec<(i32, Option<String>, Option<String>)> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", address)
-        .set("group.id", "test-keys")
-        .create()
-        .unwrap();
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .unwrap();
-    let mut list = TopicPartitionList::new();
-    for p in metadata.topics()[0].partitions() {
-        list.add_partition_offset(topic, p.id(), Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&list).unwrap();
-    let (mut out, mut quiet) = (Vec::new(), Instant::now());
-    while quiet.elapsed() < Duration::from_secs(2) {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
-            out.push((m.partition(), text(m.key()), text(m.payload())));
-            quiet = Instant::now();
-        }
-    }
-    out
+    let text = |b: Option<Vec<u8>>| b.map(|b| String::from_utf8_lossy(&b).into_owned());
+    read_all(&reader(address, topic, "read_uncommitted"))
+        .into_iter()
+        .map(|m| (m.partition, text(m.key), text(m.value)))
+        .collect()
+}
+
+/// The raw values of every message of `topic`.
+fn messages_bytes(address: &str, topic: &str) -> Vec<Vec<u8>> {
+    read_all(&reader(address, topic, "read_uncommitted"))
+        .into_iter()
+        .map(|m| m.value.unwrap_or_default())
+        .collect()
 }
 
 fn bid_windows(query: &str, input: &str, output: &str, dir: &std::path::Path) {
@@ -345,32 +332,6 @@ fn avro_in_and_out_in_the_wire_format() {
     let mut kept = bids.clone();
     kept.remove(6);
     assert_rows_eq(&got, &oracle::window_count(&kept), "Avro in and out");
-}
-
-/// The raw values of every message of `topic`.
-fn messages_bytes(address: &str, topic: &str) -> Vec<Vec<u8>> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", address)
-        .set("group.id", "test-bytes")
-        .create()
-        .unwrap();
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .unwrap();
-    let mut list = TopicPartitionList::new();
-    for p in metadata.topics()[0].partitions() {
-        list.add_partition_offset(topic, p.id(), Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&list).unwrap();
-    let (mut out, mut quiet) = (Vec::new(), Instant::now());
-    while quiet.elapsed() < Duration::from_secs(2) {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            out.push(m.payload().unwrap_or_default().to_vec());
-            quiet = Instant::now();
-        }
-    }
-    out
 }
 
 /// Writes `changes` (one worker, one batch) with `KafkaSink::write_changes`.

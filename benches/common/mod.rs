@@ -50,12 +50,22 @@ pub fn cores() -> usize {
 
 /// Builds `--example name` in release mode; returns its path.
 pub fn build_example(root: &Path, name: &str) -> PathBuf {
+    build(root, "--example", name);
+    root.join("target/release/examples").join(name)
+}
+
+/// Builds `--bin name` in release mode; returns its path.
+pub fn build_binary(root: &Path, name: &str) -> PathBuf {
+    build(root, "--bin", name);
+    root.join("target/release").join(name)
+}
+
+fn build(root: &Path, kind: &str, name: &str) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "--release", "--example", name])
+        .args(["build", "--release", kind, name])
         .current_dir(root)
         .status()
         .expect("cargo build");
     assert!(status.success(), "building {name} failed");
-    root.join("target/release/examples").join(name)
 }

@@ -91,6 +91,20 @@ pub fn consume_all(address: &str, topic: &str) -> Vec<String> {
 
 /// Like [`consume_all`], with `isolation.level` set to `isolation`.
 pub fn consume_all_as(address: &str, topic: &str, isolation: &str) -> Vec<String> {
+    let mut rows: Vec<String> = read_all(&reader(address, topic, isolation))
+        .into_iter()
+        .map(|m| {
+            String::from_utf8_lossy(&m.value.unwrap_or_default())
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    rows.sort_by_key(|row| numeric(row));
+    rows
+}
+
+/// A consumer of every partition of `topic` from the start.
+pub fn reader(address: &str, topic: &str, isolation: &str) -> BaseConsumer {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", address)
         .set("group.id", "test-reader")
@@ -107,20 +121,33 @@ pub fn consume_all_as(address: &str, topic: &str, isolation: &str) -> Vec<String
             .unwrap();
     }
     consumer.assign(&list).unwrap();
-    let mut rows = Vec::new();
-    let mut quiet = Instant::now();
+    consumer
+}
+
+/// One message as read.
+pub struct Received {
+    /// Its partition.
+    pub partition: i32,
+    /// Its key, if any.
+    pub key: Option<Vec<u8>>,
+    /// Its value (`None`: a tombstone).
+    pub value: Option<Vec<u8>>,
+}
+
+/// Everything `consumer` reads until nothing arrives for two seconds.
+pub fn read_all(consumer: &BaseConsumer) -> Vec<Received> {
+    let (mut out, mut quiet) = (Vec::new(), Instant::now());
     while quiet.elapsed() < Duration::from_secs(2) {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            rows.push(
-                String::from_utf8_lossy(m.payload().unwrap_or_default())
-                    .trim()
-                    .to_owned(),
-            );
+            out.push(Received {
+                partition: m.partition(),
+                key: m.key().map(<[u8]>::to_vec),
+                value: m.payload().map(<[u8]>::to_vec),
+            });
             quiet = Instant::now();
         }
     }
-    rows.sort_by_key(|row| numeric(row));
-    rows
+    out
 }
 
 /// A row's fields as numbers (0 where not one), for sorting.
