@@ -1,5 +1,5 @@
-//! The Nexmark driver's windowed queries against brute-force oracles over
-//! the same generated events, on one and three workers.
+//! The Nexmark driver's queries against brute-force oracles over the same
+//! generated events, on one and three workers.
 
 mod common;
 
@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
 use common::{assert_rows_eq, example, oracle, read_rows, run_ok};
-use tidewater::connectors::nexmark::{Event, NexmarkSource};
+use tidewater::connectors::file::compare_rows;
+use tidewater::connectors::nexmark::{Bid, Event, NexmarkSource};
 
 const EVENTS: u64 = 30_000;
 
@@ -145,4 +146,186 @@ fn processing_time_windows_count_every_bid_once() {
         *got.entry(f[0]).or_default() += f[1];
     }
     assert_eq!(got, want);
+}
+
+fn full_bids(events: &[Event]) -> Vec<&Bid> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Bid(b) => Some(b),
+            _ => None,
+        })
+        .collect()
+}
+
+fn sorted(mut rows: Vec<String>) -> Vec<String> {
+    rows.sort_by(|a, b| compare_rows(a, b));
+    rows
+}
+
+fn day_of(ms: u64) -> String {
+    // 2026-01-01 is day 20 454 since the epoch; the test's events span hours
+    let days = ms / 86_400_000;
+    assert_eq!(days, 20_454, "the oracle knows only 2026-01-01");
+    "2026-01-01".to_owned()
+}
+
+fn rank(price: u64) -> usize {
+    if price < 10_000 {
+        1
+    } else if price < 1_000_000 {
+        2
+    } else {
+        3
+    }
+}
+
+fn q14(bids: &[&Bid]) -> Vec<String> {
+    let mut rows = Vec::new();
+    for b in bids {
+        let price = b.price as u64 * 908 / 1000;
+        if !(1_000_000 < price && price < 50_000_000) {
+            continue;
+        }
+        let h = (b.date_time / 3_600_000) % 24;
+        let kind = if (8..=18).contains(&h) {
+            "dayTime"
+        } else if h <= 6 || h >= 20 {
+            "nightTime"
+        } else {
+            "otherTime"
+        };
+        let c = b.extra.matches('c').count();
+        rows.push(format!(
+            "{},{},{price},{kind},{},{c}",
+            b.auction, b.bidder, b.date_time
+        ));
+    }
+    sorted(rows)
+}
+
+fn q15(bids: &[&Bid]) -> Vec<String> {
+    let mut days: BTreeMap<String, [(u64, BTreeSet<usize>, BTreeSet<usize>); 4]> = BTreeMap::new();
+    for b in bids {
+        let day = days.entry(day_of(b.date_time)).or_default();
+        for i in [0, rank(b.price as u64)] {
+            day[i].0 += 1;
+            day[i].1.insert(b.bidder);
+            day[i].2.insert(b.auction);
+        }
+    }
+    let rows = days
+        .into_iter()
+        .map(|(day, s)| {
+            let mut fields = vec![day];
+            fields.extend(s.iter().map(|x| x.0.to_string()));
+            fields.extend(s.iter().map(|x| x.1.len().to_string()));
+            fields.extend(s.iter().map(|x| x.2.len().to_string()));
+            fields.join(",")
+        })
+        .collect();
+    sorted(rows)
+}
+
+fn q17(bids: &[&Bid]) -> Vec<String> {
+    let mut groups: BTreeMap<(usize, String), Vec<u64>> = BTreeMap::new();
+    for b in bids {
+        groups
+            .entry((b.auction, day_of(b.date_time)))
+            .or_default()
+            .push(b.price as u64);
+    }
+    let rows = groups
+        .into_iter()
+        .map(|((auction, day), prices)| {
+            let mut n = [prices.len(), 0, 0, 0];
+            for p in &prices {
+                n[rank(*p)] += 1;
+            }
+            let sum: u64 = prices.iter().sum();
+            let (min, max) = (prices.iter().min().unwrap(), prices.iter().max().unwrap());
+            let avg = sum / prices.len() as u64;
+            format!(
+                "{auction},{day},{},{},{},{},{min},{max},{avg},{sum}",
+                n[0], n[1], n[2], n[3]
+            )
+        })
+        .collect();
+    sorted(rows)
+}
+
+fn q21(bids: &[&Bid]) -> Vec<String> {
+    let re = regex::Regex::new("(&|^)channel_id=([^&]*)").unwrap();
+    let mut rows = Vec::new();
+    for b in bids {
+        let id = match b.channel.to_lowercase().as_str() {
+            "apple" => Some("0".to_owned()),
+            "google" => Some("1".to_owned()),
+            "facebook" => Some("2".to_owned()),
+            "baidu" => Some("3".to_owned()),
+            _ => re.captures(&b.url).map(|c| c[2].to_owned()),
+        };
+        if let Some(id) = id {
+            rows.push(format!(
+                "{},{},{},{},{id}",
+                b.auction, b.bidder, b.price, b.channel
+            ));
+        }
+    }
+    sorted(rows)
+}
+
+fn q22(bids: &[&Bid]) -> Vec<String> {
+    let rows = bids
+        .iter()
+        .map(|b| {
+            let parts: Vec<&str> = b.url.split('/').collect();
+            let part = |i: usize| parts.get(i).copied().unwrap_or("");
+            format!(
+                "{},{},{},{},{},{},{}",
+                b.auction,
+                b.bidder,
+                b.price,
+                b.channel,
+                part(3),
+                part(4),
+                part(5)
+            )
+        })
+        .collect();
+    sorted(rows)
+}
+
+#[test]
+fn per_bid_and_daily_queries_match_the_oracle() {
+    let events = events();
+    let bids = full_bids(&events);
+    let dir = tempfile::tempdir().unwrap();
+    for (query, want) in [
+        ("q14", q14(&bids)),
+        ("q15", q15(&bids)),
+        ("q17", q17(&bids)),
+        ("q21", q21(&bids)),
+        ("q22", q22(&bids)),
+    ] {
+        assert!(!want.is_empty(), "{query}: empty oracle");
+        for workers in ["1", "3"] {
+            let output = dir.path().join(format!("{query}-{workers}.csv"));
+            run_ok(
+                Command::new(example("nexmark"))
+                    .args([
+                        "--query",
+                        query,
+                        "--events",
+                        &EVENTS.to_string(),
+                        "--sorted",
+                        "-w",
+                        workers,
+                        "--output",
+                    ])
+                    .arg(&output),
+            );
+            assert_rows_eq(&read_rows(&output), &want, &format!("{query} -w {workers}"));
+        }
+    }
 }

@@ -9,9 +9,12 @@
 //! (selection), q5 (hot items: sliding 10 s windows every 2 s, the auctions
 //! with the most bids), q7 (highest bid per tumbling 10 s window), q8 (new
 //! users: a window join of persons and auctions), q11 (user sessions:
-//! session windows of bids per bidder) and q12 (bids per bidder in
-//! processing-time windows; see `q12.rs` on determinism). Without
-//! `--output`, results go to standard output as CSV.
+//! session windows of bids per bidder), q12 (bids per bidder in
+//! processing-time windows; see `q12.rs` on determinism), q14 (calculation:
+//! price filter, time of day, character count), q15 (bidding statistics per
+//! day), q17 (auction statistics per day), q21 (channel ids) and q22 (URL
+//! directories). Each module's doc gives its rows. Without `--output`,
+//! results go to standard output as CSV.
 
 use tidewater::connectors::kafka::{KafkaSource, KafkaUri};
 use tidewater::connectors::output::Output;
@@ -19,8 +22,14 @@ use tidewater::prelude::*;
 
 #[path = "../common/bid_queries.rs"]
 mod bid_queries;
+mod calendar;
 mod q11;
 mod q12;
+mod q14;
+mod q15;
+mod q17;
+mod q21;
+mod q22;
 mod q8;
 
 use bid_queries::{hot_items, max_bid, BidTuple};
@@ -35,6 +44,11 @@ enum Query {
     Q8,
     Q11,
     Q12,
+    Q14,
+    Q15,
+    Q17,
+    Q21,
+    Q22,
 }
 
 /// Runs a Nexmark query on the built-in generator.
@@ -111,31 +125,53 @@ fn main() -> anyhow::Result<()> {
                 emit(&job, q8::q8(persons, sellers), ctx);
                 return Ok(());
             }
-            let bids = events.flat_map(|(event, time)| match event {
-                Event::Bid(b) => Some((
-                    (
-                        b.auction as u64,
-                        b.bidder as u64,
-                        b.price as u64,
-                        b.date_time,
-                    ),
-                    time,
-                )),
-                _ => None,
-            });
             match job.query {
-                Query::Q0 => emit(&job, bids, ctx),
-                Query::Q1 => emit(&job, q1(bids), ctx),
-                Query::Q2 => emit(&job, q2(bids), ctx),
-                Query::Q5 => emit(&job, hot_items(bids), ctx),
-                Query::Q7 => emit(&job, max_bid(bids), ctx),
-                Query::Q11 => emit(&job, q11::q11(bids), ctx),
-                Query::Q12 => emit(&job, q12::q12(bids), ctx),
-                Query::Q8 => unreachable!("handled above"),
+                Query::Q14 => emit(&job, q14::q14(full_bids(events)), ctx),
+                Query::Q21 => emit(&job, q21::q21(full_bids(events)), ctx),
+                Query::Q22 => emit(&job, q22::q22(full_bids(events)), ctx),
+                _ => bid_queries(&job, events, ctx),
             }
             Ok(())
         })
     })
+}
+
+/// The bids among the events, whole.
+fn full_bids(events: EventStream<'_, Event>) -> EventStream<'_, Bid> {
+    events.flat_map(|(event, time)| match event {
+        Event::Bid(b) => Some((b, time)),
+        _ => None,
+    })
+}
+
+/// The queries over bids as `(auction, bidder, price, date_time)`.
+fn bid_queries(job: &Job, events: EventStream<'_, Event>, ctx: &Context) {
+    let bids = events.flat_map(|(event, time)| match event {
+        Event::Bid(b) => Some((
+            (
+                b.auction as u64,
+                b.bidder as u64,
+                b.price as u64,
+                b.date_time,
+            ),
+            time,
+        )),
+        _ => None,
+    });
+    match job.query {
+        Query::Q0 => emit(job, bids, ctx),
+        Query::Q1 => emit(job, q1(bids), ctx),
+        Query::Q2 => emit(job, q2(bids), ctx),
+        Query::Q5 => emit(job, hot_items(bids), ctx),
+        Query::Q7 => emit(job, max_bid(bids), ctx),
+        Query::Q11 => emit(job, q11::q11(bids), ctx),
+        Query::Q12 => emit(job, q12::q12(bids), ctx),
+        Query::Q15 => emit(job, q15::q15(bids), ctx),
+        Query::Q17 => emit(job, q17::q17(bids), ctx),
+        Query::Q8 | Query::Q14 | Query::Q21 | Query::Q22 => {
+            unreachable!("handled above")
+        }
+    }
 }
 
 /// q1: prices in euros.

@@ -5,5 +5,5 @@ mod reader;
 mod sink;
 mod source;
 
-pub use sink::FileSink;
+pub use sink::{compare_rows, FileSink};
 pub use source::FileSource;

@@ -1,0 +1,78 @@
+//! q15, bidding statistics per day: bids, bidders and auctions, in total
+//! and per price rank (rank 1 below 10 000, rank 2 below 1 000 000, rank 3
+//! the rest). Tumbling one-day windows over all bids (one key: the whole
+//! day's state lives on one worker, as in the reference query). Rows:
+//! `day,total_bids,rank1_bids,rank2_bids,rank3_bids,total_bidders,
+//! rank1_bidders,rank2_bidders,rank3_bidders,total_auctions,rank1_auctions,
+//! rank2_auctions,rank3_auctions`.
+
+use std::collections::BTreeSet;
+
+use tidewater::prelude::*;
+
+use crate::bid_queries::BidTuple;
+use crate::calendar::day;
+
+/// A day, in milliseconds.
+pub const DAY_MS: u64 = 86_400_000;
+
+/// The price rank (1, 2 or 3) of a price.
+pub fn rank(price: u64) -> usize {
+    match price {
+        0..10_000 => 1,
+        10_000..1_000_000 => 2,
+        _ => 3,
+    }
+}
+
+/// Counts, distinct bidders and distinct auctions: in total (index 0) and
+/// per rank (1-3).
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct DayStats {
+    bids: [u64; 4],
+    bidders: [BTreeSet<u64>; 4],
+    auctions: [BTreeSet<u64>; 4],
+}
+
+/// One q15 result row.
+pub type Row = (String, [u64; 4], [u64; 4], [u64; 4]);
+
+#[derive(Clone, Copy)]
+struct Stats;
+
+impl Aggregate<BidTuple> for Stats {
+    type Acc = DayStats;
+    type Out = ([u64; 4], [u64; 4], [u64; 4]);
+    fn create(&self) -> DayStats {
+        DayStats::default()
+    }
+    fn add(&self, acc: &mut DayStats, &(auction, bidder, price, _): &BidTuple) {
+        for i in [0, rank(price)] {
+            acc.bids[i] += 1;
+            acc.bidders[i].insert(bidder);
+            acc.auctions[i].insert(auction);
+        }
+    }
+    fn merge(&self, acc: &mut DayStats, other: DayStats) {
+        for i in 0..4 {
+            acc.bids[i] += other.bids[i];
+            acc.bidders[i].extend(&other.bidders[i]);
+            acc.auctions[i].extend(&other.auctions[i]);
+        }
+    }
+    fn result(&self, acc: &DayStats) -> Self::Out {
+        let len = |sets: &[BTreeSet<u64>; 4]| sets.each_ref().map(|s| s.len() as u64);
+        (acc.bids, len(&acc.bidders), len(&acc.auctions))
+    }
+}
+
+pub fn q15(bids: EventStream<'_, BidTuple>) -> EventStream<'_, Row> {
+    bids.window_aggregate(
+        TumblingWindows::of_millis(DAY_MS),
+        |_: &BidTuple| 0u8,
+        Stats,
+    )
+    .map(|((window, _, (bids, bidders, auctions)), time)| {
+        ((day(window.start), bids, bidders, auctions), time)
+    })
+}
