@@ -205,7 +205,9 @@ fn q14(bids: &[&Bid]) -> Vec<String> {
 }
 
 fn q15(bids: &[&Bid]) -> Vec<String> {
-    let mut days: BTreeMap<String, [(u64, BTreeSet<usize>, BTreeSet<usize>); 4]> = BTreeMap::new();
+    // per day, in total and per rank: bids, bidders, auctions
+    type Stats = (u64, BTreeSet<usize>, BTreeSet<usize>);
+    let mut days: BTreeMap<String, [Stats; 4]> = BTreeMap::new();
     for b in bids {
         let day = days.entry(day_of(b.date_time)).or_default();
         for i in [0, rank(b.price as u64)] {
