@@ -229,6 +229,65 @@ fn q15(bids: &[&Bid]) -> Vec<String> {
     sorted(rows)
 }
 
+fn q16(bids: &[&Bid]) -> Vec<String> {
+    type Stats = (u64, BTreeSet<usize>, BTreeSet<usize>);
+    let mut groups: BTreeMap<(String, String), ([Stats; 4], u64)> = BTreeMap::new();
+    for b in bids {
+        let (stats, latest) = groups
+            .entry((b.channel.clone(), day_of(b.date_time)))
+            .or_default();
+        *latest = (*latest).max(b.date_time);
+        for i in [0, rank(b.price as u64)] {
+            stats[i].0 += 1;
+            stats[i].1.insert(b.bidder);
+            stats[i].2.insert(b.auction);
+        }
+    }
+    let rows = groups
+        .into_iter()
+        .map(|((channel, day), (s, latest))| {
+            let minute = format!("{:02}:{:02}", latest / 3_600_000 % 24, latest / 60_000 % 60);
+            let mut fields = vec![channel, day, minute];
+            fields.extend(s.iter().map(|x| x.0.to_string()));
+            fields.extend(s.iter().map(|x| x.1.len().to_string()));
+            fields.extend(s.iter().map(|x| x.2.len().to_string()));
+            fields.join(",")
+        })
+        .collect();
+    sorted(rows)
+}
+
+fn q18(bids: &[[u64; 4]]) -> Vec<String> {
+    let mut last: BTreeMap<(u64, u64), [u64; 4]> = BTreeMap::new();
+    for b in bids {
+        let slot = last.entry((b[1], b[0])).or_insert(*b);
+        // latest time, then highest price, then the rest of the row
+        if (b[3], b[2], b[0], b[1]) > (slot[3], slot[2], slot[0], slot[1]) {
+            *slot = *b;
+        }
+    }
+    let rows = last
+        .values()
+        .map(|b| format!("{},{},{},{}", b[0], b[1], b[2], b[3]))
+        .collect();
+    sorted(rows)
+}
+
+fn q19(bids: &[[u64; 4]]) -> Vec<String> {
+    let mut by_auction: BTreeMap<u64, Vec<[u64; 4]>> = BTreeMap::new();
+    for b in bids {
+        by_auction.entry(b[0]).or_default().push(*b);
+    }
+    let mut rows = Vec::new();
+    for (_, mut all) in by_auction {
+        all.sort_by_key(|b| (std::cmp::Reverse(b[2]), b[3], b[1]));
+        for (i, b) in all.iter().take(10).enumerate() {
+            rows.push(format!("{},{},{},{},{}", b[0], b[1], b[2], b[3], i + 1));
+        }
+    }
+    sorted(rows)
+}
+
 fn q17(bids: &[&Bid]) -> Vec<String> {
     let mut groups: BTreeMap<(usize, String), Vec<u64>> = BTreeMap::new();
     for b in bids {
@@ -302,11 +361,15 @@ fn q22(bids: &[&Bid]) -> Vec<String> {
 fn per_bid_and_daily_queries_match_the_oracle() {
     let events = events();
     let bids = full_bids(&events);
+    let tuples = self::bids(&events);
     let dir = tempfile::tempdir().unwrap();
     for (query, want) in [
         ("q14", q14(&bids)),
         ("q15", q15(&bids)),
+        ("q16", q16(&bids)),
         ("q17", q17(&bids)),
+        ("q18", q18(&tuples)),
+        ("q19", q19(&tuples)),
         ("q21", q21(&bids)),
         ("q22", q22(&bids)),
     ] {

@@ -11,8 +11,9 @@
 //! users: a window join of persons and auctions), q11 (user sessions:
 //! session windows of bids per bidder), q12 (bids per bidder in
 //! processing-time windows; see `q12.rs` on determinism), q14 (calculation:
-//! price filter, time of day, character count), q15 (bidding statistics per
-//! day), q17 (auction statistics per day), q21 (channel ids) and q22 (URL
+//! price filter, time of day, character count), q15, q16 and q17 (bidding,
+//! channel and auction statistics per day), q18 (last bid per bidder and
+//! auction), q19 (top-10 bids per auction), q21 (channel ids) and q22 (URL
 //! directories). Each module's doc gives its rows. Without `--output`,
 //! results go to standard output as CSV.
 
@@ -27,7 +28,10 @@ mod q11;
 mod q12;
 mod q14;
 mod q15;
+mod q16;
 mod q17;
+mod q18;
+mod q19;
 mod q21;
 mod q22;
 mod q8;
@@ -46,7 +50,10 @@ enum Query {
     Q12,
     Q14,
     Q15,
+    Q16,
     Q17,
+    Q18,
+    Q19,
     Q21,
     Q22,
 }
@@ -127,6 +134,7 @@ fn main() -> anyhow::Result<()> {
             }
             match job.query {
                 Query::Q14 => emit(&job, q14::q14(full_bids(events)), ctx),
+                Query::Q16 => emit(&job, q16::q16(full_bids(events)), ctx),
                 Query::Q21 => emit(&job, q21::q21(full_bids(events)), ctx),
                 Query::Q22 => emit(&job, q22::q22(full_bids(events)), ctx),
                 _ => bid_queries(&job, events, ctx),
@@ -168,7 +176,9 @@ fn bid_queries(job: &Job, events: EventStream<'_, Event>, ctx: &Context) {
         Query::Q12 => emit(job, q12::q12(bids), ctx),
         Query::Q15 => emit(job, q15::q15(bids), ctx),
         Query::Q17 => emit(job, q17::q17(bids), ctx),
-        Query::Q8 | Query::Q14 | Query::Q21 | Query::Q22 => {
+        Query::Q18 => emit(job, q18::q18(bids), ctx),
+        Query::Q19 => emit(job, q19::q19(bids), ctx),
+        Query::Q8 | Query::Q14 | Query::Q16 | Query::Q21 | Query::Q22 => {
             unreachable!("handled above")
         }
     }

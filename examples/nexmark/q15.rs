@@ -32,21 +32,29 @@ pub struct DayStats {
     bids: [u64; 4],
     bidders: [BTreeSet<u64>; 4],
     auctions: [BTreeSet<u64>; 4],
+    /// The latest bid time seen.
+    latest: u64,
 }
 
 /// One q15 result row.
 pub type Row = (String, [u64; 4], [u64; 4], [u64; 4]);
 
+/// The q15 (and q16) aggregate.
 #[derive(Clone, Copy)]
-struct Stats;
+pub struct Stats;
+
+/// Bids, distinct bidders and distinct auctions (each in total and per
+/// rank), and the latest bid time.
+pub type StatsOut = ([u64; 4], [u64; 4], [u64; 4], u64);
 
 impl Aggregate<BidTuple> for Stats {
     type Acc = DayStats;
-    type Out = ([u64; 4], [u64; 4], [u64; 4]);
+    type Out = StatsOut;
     fn create(&self) -> DayStats {
         DayStats::default()
     }
-    fn add(&self, acc: &mut DayStats, &(auction, bidder, price, _): &BidTuple) {
+    fn add(&self, acc: &mut DayStats, &(auction, bidder, price, time): &BidTuple) {
+        acc.latest = acc.latest.max(time);
         for i in [0, rank(price)] {
             acc.bids[i] += 1;
             acc.bidders[i].insert(bidder);
@@ -54,6 +62,7 @@ impl Aggregate<BidTuple> for Stats {
         }
     }
     fn merge(&self, acc: &mut DayStats, other: DayStats) {
+        acc.latest = acc.latest.max(other.latest);
         for i in 0..4 {
             acc.bids[i] += other.bids[i];
             acc.bidders[i].extend(&other.bidders[i]);
@@ -62,7 +71,7 @@ impl Aggregate<BidTuple> for Stats {
     }
     fn result(&self, acc: &DayStats) -> Self::Out {
         let len = |sets: &[BTreeSet<u64>; 4]| sets.each_ref().map(|s| s.len() as u64);
-        (acc.bids, len(&acc.bidders), len(&acc.auctions))
+        (acc.bids, len(&acc.bidders), len(&acc.auctions), acc.latest)
     }
 }
 
@@ -72,7 +81,7 @@ pub fn q15(bids: EventStream<'_, BidTuple>) -> EventStream<'_, Row> {
         |_: &BidTuple| 0u8,
         Stats,
     )
-    .map(|((window, _, (bids, bidders, auctions)), time)| {
+    .map(|((window, _, (bids, bidders, auctions, _)), time)| {
         ((day(window.start), bids, bidders, auctions), time)
     })
 }
