@@ -3,7 +3,9 @@
 //! oracle's rows in the `read_committed` view of the output topic, while a
 //! `read_uncommitted` reader sees the aborted attempts; a zombie producer
 //! with a sink's transactional id is fenced when the job starts; and the
-//! sink refuses to run without checkpoints.
+//! sink refuses to run without checkpoints; a job killed on three workers
+//! and resumed on two (worker 0 standing in for old workers 0 and 2)
+//! commits exactly the oracle's rows.
 
 mod common;
 
@@ -179,4 +181,75 @@ fn exactly_once_needs_checkpoints() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("needs --checkpoint-dir"), "{stderr}");
+}
+
+#[test]
+fn exactly_once_across_a_rescale() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = generate_bids(dir.path(), 30_000);
+    broker.create_topic("bids", 3);
+    broker.create_topic("out", 2);
+    produce(&broker.address, "bids", &read_rows(&file), 3);
+    let job = |workers: &str| {
+        let mut command = Command::new(example("bid_windows"));
+        command
+            .args([
+                "--query",
+                "filter-map",
+                "--rate",
+                "4000",
+                "-w",
+                workers,
+                "--input",
+            ])
+            .arg(format!("kafka://{}/bids?bounded=true", broker.address))
+            .arg("--output")
+            .arg(format!(
+                "kafka://{}/out?delivery=exactly-once",
+                broker.address
+            ))
+            .arg("--dead-letter")
+            .arg(dir.path().join("dead"))
+            .arg("--checkpoint-dir")
+            .arg(dir.path().join("ck"))
+            .args(["--checkpoint-interval", "200ms"]);
+        command
+    };
+    // Three workers, killed once some output is committed and more is open.
+    let mut first = job("3").spawn().unwrap();
+    let (mut uncommitted, mut committed) = (
+        Counter::new(&broker.address, "out", "read_uncommitted"),
+        Counter::new(&broker.address, "out", "read_committed"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no committed and open output in time"
+        );
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the job ended before the kill"
+        );
+        let (u, c) = (uncommitted.count(), committed.count());
+        if c > 0 && u > c {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sigkill(first.id() as i32);
+    first.wait().unwrap();
+    // Two workers from the newest checkpoint: the old workers' ids are
+    // fenced and their restored rows committed once.
+    let mut resumed = job("2");
+    resumed.arg("--resume");
+    run_ok(&mut resumed);
+    let mut got = consume_all_as(&broker.address, "out", "read_committed");
+    got.sort_by_key(|row| common::kafka::numeric(row));
+    assert_rows_eq(
+        &got,
+        &oracle::filter_map(&read_bids(&file)),
+        "after a rescale",
+    );
 }
