@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# benches/peers.sh ENGINE QUERY FILE: one timed run of Tidewater (release bid_windows), Flink or Bytewax
+# (the runners in ../shared/peers, installed by their setup scripts into $VENVS, default /tmp/peers:
+#   ../shared/peers/setup-flink.sh /tmp/peers/flink-venv; ../shared/peers/setup-bytewax.sh /tmp/peers/bytewax-venv)
+# on a bid CSV (`tidewater generate --events N --output FILE`).
+# Prints engine,query,bids,wall_s,process_cpu_s,machine_cpu_s,peak_rss_mib.
+set -u
+root=$(cd "$(dirname "$0")/.." && pwd)
+peers=${PEERS:-$root/../shared/peers}
+venvs=${VENVS:-/tmp/peers}
+engine=$1; query=$2; file=$3
+[ -r "$file" ] || { echo "cannot read $file" >&2; exit 2; }
+bids=$(wc -l < "$file")
+out=$(mktemp -d)
+case $engine in
+  tidewater) cmd=("$root/target/release/examples/bid_windows" --query "$query" --input "$file" --output "$out/o" -w 1) ;;
+  flink) cmd=("$venvs/flink-venv/bin/python" "$peers/flink_bids.py" --query "$query" --input "$file" --parallelism 1 --sink blackhole) ;;
+  bytewax) cmd=("$venvs/bytewax-venv/bin/python" "$peers/bytewax_bids.py" --query "$query" --input "$file" --parallelism 1 --sink blackhole) ;;
+  *) echo "unknown engine $engine (tidewater, flink, bytewax)" >&2; exit 2 ;;
+esac
+busy() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
+before=$(busy)
+/usr/bin/time -f "TIME %e %U %S %M" "${cmd[@]}" > "$out/stdout" 2> "$out/stderr"
+rc=$?
+after=$(busy)
+machine_cpu=$(echo "scale=2; ($after - $before) / $(getconf CLK_TCK)" | bc)
+read -r _ wall user sys rss < <(grep '^TIME' "$out/stderr")
+jvm=$(grep -o 'jvm_peak_rss_mb=[0-9.]*' "$out/stdout" "$out/stderr" 2>/dev/null | head -1 | cut -d= -f2)
+rss_mb=$(( rss / 1024 ))
+[ -n "$jvm" ] && rss_mb=$jvm
+cpu=$(echo "$user + $sys" | bc)
+echo "$engine,$query,$bids,$wall,$cpu,$machine_cpu,$rss_mb,rc=$rc"
+rm -rf "$out"
