@@ -288,6 +288,34 @@ fn q19(bids: &[[u64; 4]]) -> Vec<String> {
     sorted(rows)
 }
 
+fn q9(events: &[Event]) -> Vec<String> {
+    let bids = full_bids(events);
+    let mut rows = Vec::new();
+    for e in events {
+        let Event::Auction(a) = e else { continue };
+        let best = bids
+            .iter()
+            .filter(|b| b.auction == a.id && a.date_time <= b.date_time && b.date_time <= a.expires)
+            .min_by_key(|b| (std::cmp::Reverse(b.price), b.date_time, b.bidder));
+        if let Some(b) = best {
+            rows.push(format!(
+                "{},{},{},{},{},{},{},{},{},{}",
+                a.id,
+                a.seller,
+                a.category,
+                a.initial_bid,
+                a.reserve,
+                a.date_time,
+                a.expires,
+                b.bidder,
+                b.price,
+                b.date_time
+            ));
+        }
+    }
+    sorted(rows)
+}
+
 fn q17(bids: &[&Bid]) -> Vec<String> {
     let mut groups: BTreeMap<(usize, String), Vec<u64>> = BTreeMap::new();
     for b in bids {
@@ -358,12 +386,13 @@ fn q22(bids: &[&Bid]) -> Vec<String> {
 }
 
 #[test]
-fn per_bid_and_daily_queries_match_the_oracle() {
+fn winning_bids_per_bid_and_daily_queries_match_the_oracle() {
     let events = events();
     let bids = full_bids(&events);
     let tuples = self::bids(&events);
     let dir = tempfile::tempdir().unwrap();
     for (query, want) in [
+        ("q9", q9(&events)),
         ("q14", q14(&bids)),
         ("q15", q15(&bids)),
         ("q16", q16(&bids)),

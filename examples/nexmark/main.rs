@@ -8,7 +8,8 @@
 //! Queries so far: q0 (pass-through), q1 (currency conversion), q2
 //! (selection), q5 (hot items: sliding 10 s windows every 2 s, the auctions
 //! with the most bids), q7 (highest bid per tumbling 10 s window), q8 (new
-//! users: a window join of persons and auctions), q11 (user sessions:
+//! users: a window join of persons and auctions), q9 (winning bids: a keyed
+//! process function with timers at each auction's expiry), q11 (user sessions:
 //! session windows of bids per bidder), q12 (bids per bidder in
 //! processing-time windows; see `q12.rs` on determinism), q14 (calculation:
 //! price filter, time of day, character count), q15, q16 and q17 (bidding,
@@ -35,6 +36,7 @@ mod q19;
 mod q21;
 mod q22;
 mod q8;
+mod q9;
 
 use bid_queries::{hot_items, max_bid, BidTuple};
 
@@ -46,6 +48,7 @@ enum Query {
     Q5,
     Q7,
     Q8,
+    Q9,
     Q11,
     Q12,
     Q14,
@@ -133,6 +136,7 @@ fn main() -> anyhow::Result<()> {
                 return Ok(());
             }
             match job.query {
+                Query::Q9 => emit(&job, q9::q9(auctions_and_bids(events)), ctx),
                 Query::Q14 => emit(&job, q14::q14(full_bids(events)), ctx),
                 Query::Q16 => emit(&job, q16::q16(full_bids(events)), ctx),
                 Query::Q21 => emit(&job, q21::q21(full_bids(events)), ctx),
@@ -141,6 +145,34 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         })
+    })
+}
+
+/// Auctions and bids, for q9.
+fn auctions_and_bids(events: EventStream<'_, Event>) -> EventStream<'_, q9::Item> {
+    events.flat_map(|(event, time)| match event {
+        Event::Auction(a) => Some((
+            q9::Item::Auction((
+                a.id as u64,
+                a.seller as u64,
+                a.category as u64,
+                a.initial_bid as u64,
+                a.reserve as u64,
+                a.date_time,
+                a.expires,
+            )),
+            time,
+        )),
+        Event::Bid(b) => Some((
+            q9::Item::Bid((
+                b.auction as u64,
+                b.bidder as u64,
+                b.price as u64,
+                b.date_time,
+            )),
+            time,
+        )),
+        Event::Person(_) => None,
     })
 }
 
@@ -178,7 +210,7 @@ fn bid_queries(job: &Job, events: EventStream<'_, Event>, ctx: &Context) {
         Query::Q17 => emit(job, q17::q17(bids), ctx),
         Query::Q18 => emit(job, q18::q18(bids), ctx),
         Query::Q19 => emit(job, q19::q19(bids), ctx),
-        Query::Q8 | Query::Q14 | Query::Q16 | Query::Q21 | Query::Q22 => {
+        Query::Q8 | Query::Q9 | Query::Q14 | Query::Q16 | Query::Q21 | Query::Q22 => {
             unreachable!("handled above")
         }
     }

@@ -1,0 +1,99 @@
+//! q9, winning bids: each auction's highest bid placed between its start
+//! and its expiry (inclusive; equal prices: the earliest, then the lowest
+//! bidder), emitted when the auction expires. A keyed process function per
+//! auction holds the auction, the best bid so far and any bid that arrived
+//! before its auction, with an event-time timer just after the expiry (as
+//! the Beam and Flink DataStream versions do; the relational form over
+//! differential arrangements is issue 4's). Auctions without a valid bid
+//! produce nothing. Rows: `auction,seller,category,initial_bid,reserve,
+//! date_time,expires,bidder,price,bid_date_time`.
+
+use tidewater::prelude::*;
+
+use crate::bid_queries::BidTuple;
+
+/// `(id, seller, category, initial_bid, reserve, date_time, expires)`.
+pub type AuctionTuple = (u64, u64, u64, u64, u64, u64, u64);
+
+/// An auction or a bid, keyed by the auction id.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub enum Item {
+    Auction(AuctionTuple),
+    Bid(BidTuple),
+}
+
+impl Item {
+    fn auction(&self) -> u64 {
+        match self {
+            Item::Auction(a) => a.0,
+            Item::Bid(b) => b.0,
+        }
+    }
+}
+
+/// One q9 result row: the auction and its winning bid's bidder, price and time.
+pub type Row = (AuctionTuple, u64, u64, u64);
+
+/// The auction, its best valid bid, and bids that came before the auction.
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Open {
+    auction: Option<AuctionTuple>,
+    best: Option<BidTuple>,
+    early: Vec<BidTuple>,
+}
+
+/// Better: higher price, then earlier, then lower bidder.
+fn better(b: &BidTuple, than: &BidTuple) -> bool {
+    (std::cmp::Reverse(b.2), b.3, b.1) < (std::cmp::Reverse(than.2), than.3, than.1)
+}
+
+impl Open {
+    fn offer(&mut self, b: BidTuple) {
+        let Some(a) = self.auction else {
+            self.early.push(b);
+            return;
+        };
+        let valid = a.5 <= b.3 && b.3 <= a.6;
+        if valid && self.best.is_none_or(|best| better(&b, &best)) {
+            self.best = Some(b);
+        }
+    }
+}
+
+struct WinningBids;
+
+impl ProcessFunction<u64, Item> for WinningBids {
+    type State = Open;
+    type Out = Row;
+    type Side = ();
+
+    fn process(&mut self, item: Item, open: &mut Open, ctx: &mut ProcessContext<'_, u64, Row, ()>) {
+        match item {
+            Item::Auction(a) => {
+                open.auction = Some(a);
+                ctx.register_event_timer(a.6 + 1);
+                for b in std::mem::take(&mut open.early) {
+                    open.offer(b);
+                }
+            }
+            Item::Bid(b) => open.offer(b),
+        }
+    }
+
+    fn on_timer(&mut self, open: &mut Open, ctx: &mut ProcessContext<'_, u64, Row, ()>) {
+        if let (Some(a), Some(b)) = (open.auction, open.best) {
+            ctx.emit((a, b.1, b.2, b.3));
+        }
+        // The auction is over: later bids for it are not valid.
+        *open = Open::default();
+    }
+}
+
+pub fn q9(items: EventStream<'_, Item>) -> EventStream<'_, Row> {
+    // Bids for an auction that never comes (or after it expired) are
+    // dropped with the key's state a day after its last record.
+    items
+        .key_by(Item::auction)
+        .process(Some(86_400_000), WinningBids)
+        .output
+}
