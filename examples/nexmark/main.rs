@@ -6,16 +6,18 @@
 //! ```
 //!
 //! Queries so far: q0 (pass-through), q1 (currency conversion), q2
-//! (selection), q5 (hot items: sliding 10 s windows every 2 s, the auctions
+//! (selection), q3 (local item suggestion: a person-auction join), q4
+//! (average closing price per category), q5 (hot items: sliding 10 s windows every 2 s, the auctions
 //! with the most bids), q7 (highest bid per tumbling 10 s window), q8 (new
 //! users: a window join of persons and auctions), q9 (winning bids: a keyed
-//! process function with timers at each auction's expiry), q11 (user sessions:
+//! process function with timers at each auction's expiry; q4 and q6 build
+//! on it), q6 (average selling price of a seller's last 10 auctions), q11 (user sessions:
 //! session windows of bids per bidder), q12 (bids per bidder in
 //! processing-time windows; see `q12.rs` on determinism), q14 (calculation:
 //! price filter, time of day, character count), q15, q16 and q17 (bidding,
 //! channel and auction statistics per day), q18 (last bid per bidder and
-//! auction), q19 (top-10 bids per auction), q21 (channel ids) and q22 (URL
-//! directories). Each module's doc gives its rows. Without `--output`,
+//! auction), q19 (top-10 bids per auction), q20 (bids with their auction,
+//! category 10), q21 (channel ids) and q22 (URL directories). Each module's doc gives its rows. Without `--output`,
 //! results go to standard output as CSV.
 
 use tidewater::connectors::kafka::{KafkaSource, KafkaUri};
@@ -33,8 +35,12 @@ mod q16;
 mod q17;
 mod q18;
 mod q19;
+mod q20;
 mod q21;
 mod q22;
+mod q3;
+mod q4;
+mod q6;
 mod q8;
 mod q9;
 
@@ -45,7 +51,10 @@ enum Query {
     Q0,
     Q1,
     Q2,
+    Q3,
+    Q4,
     Q5,
+    Q6,
     Q7,
     Q8,
     Q9,
@@ -57,6 +66,7 @@ enum Query {
     Q17,
     Q18,
     Q19,
+    Q20,
     Q21,
     Q22,
 }
@@ -136,7 +146,11 @@ fn main() -> anyhow::Result<()> {
                 return Ok(());
             }
             match job.query {
+                Query::Q3 => emit(&job, q3::q3(persons_and_auctions(events)), ctx),
+                Query::Q4 => emit(&job, q4::q4(q9::q9(auctions_and_bids(events))), ctx),
+                Query::Q6 => emit(&job, q6::q6(q9::q9(auctions_and_bids(events))), ctx),
                 Query::Q9 => emit(&job, q9::q9(auctions_and_bids(events)), ctx),
+                Query::Q20 => emit(&job, q20::q20(auctions_and_bids(events)), ctx),
                 Query::Q14 => emit(&job, q14::q14(full_bids(events)), ctx),
                 Query::Q16 => emit(&job, q16::q16(full_bids(events)), ctx),
                 Query::Q21 => emit(&job, q21::q21(full_bids(events)), ctx),
@@ -148,7 +162,19 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
-/// Auctions and bids, for q9.
+/// Persons and auctions, for q3.
+fn persons_and_auctions(events: EventStream<'_, Event>) -> EventStream<'_, q3::Item> {
+    events.flat_map(|(event, time)| match event {
+        Event::Person(p) => Some((q3::Item::Person(p.id as u64, p.name, p.city, p.state), time)),
+        Event::Auction(a) => Some((
+            q3::Item::Auction(a.id as u64, a.seller as u64, a.category as u64),
+            time,
+        )),
+        Event::Bid(_) => None,
+    })
+}
+
+/// Auctions and bids, for q4, q6, q9 and q20.
 fn auctions_and_bids(events: EventStream<'_, Event>) -> EventStream<'_, q9::Item> {
     events.flat_map(|(event, time)| match event {
         Event::Auction(a) => Some((
@@ -210,7 +236,16 @@ fn bid_queries(job: &Job, events: EventStream<'_, Event>, ctx: &Context) {
         Query::Q17 => emit(job, q17::q17(bids), ctx),
         Query::Q18 => emit(job, q18::q18(bids), ctx),
         Query::Q19 => emit(job, q19::q19(bids), ctx),
-        Query::Q8 | Query::Q9 | Query::Q14 | Query::Q16 | Query::Q21 | Query::Q22 => {
+        Query::Q3
+        | Query::Q4
+        | Query::Q6
+        | Query::Q8
+        | Query::Q9
+        | Query::Q14
+        | Query::Q16
+        | Query::Q20
+        | Query::Q21
+        | Query::Q22 => {
             unreachable!("handled above")
         }
     }
