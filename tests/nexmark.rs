@@ -416,6 +416,30 @@ fn q20(events: &[Event]) -> Vec<String> {
     sorted(rows)
 }
 
+fn q10(bids: &[&Bid]) -> Vec<String> {
+    let rows = bids
+        .iter()
+        .map(|b| {
+            let (h, m) = (b.date_time / 3_600_000 % 24, b.date_time / 60_000 % 60);
+            let mut extra = Vec::new();
+            tidewater::connectors::format::Format::Csv
+                .encode(&(&b.extra,), &mut extra)
+                .unwrap();
+            let extra = String::from_utf8(extra).unwrap();
+            format!(
+                "{},{},{},{},{},{},{h:02}:{m:02}",
+                b.auction,
+                b.bidder,
+                b.price,
+                b.date_time,
+                extra.trim_end(),
+                day_of(b.date_time)
+            )
+        })
+        .collect();
+    sorted(rows)
+}
+
 fn q17(bids: &[&Bid]) -> Vec<String> {
     let mut groups: BTreeMap<(usize, String), Vec<u64>> = BTreeMap::new();
     for b in bids {
@@ -492,6 +516,7 @@ fn winning_bids_per_bid_and_daily_queries_match_the_oracle() {
     let tuples = self::bids(&events);
     let dir = tempfile::tempdir().unwrap();
     for (query, want) in [
+        ("q10", q10(&bids)),
         ("q3", q3(&events)),
         ("q4", q4(&events)),
         ("q6", q6(&events)),
@@ -526,4 +551,61 @@ fn winning_bids_per_bid_and_daily_queries_match_the_oracle() {
             assert_rows_eq(&read_rows(&output), &want, &format!("{query} -w {workers}"));
         }
     }
+}
+
+#[test]
+fn side_input_join_matches_the_oracle() {
+    let events = events();
+    let bids = full_bids(&events);
+    let dir = tempfile::tempdir().unwrap();
+    // every third key, with values of their own
+    let side = dir.path().join("side.csv");
+    let table: BTreeMap<usize, String> = (0..10_000)
+        .step_by(3)
+        .map(|k| (k, format!("v{}", k * 7)))
+        .collect();
+    let text: String = table.iter().map(|(k, v)| format!("{k},{v}\n")).collect();
+    std::fs::write(&side, text).unwrap();
+    let want = sorted(
+        bids.iter()
+            .filter_map(|b| {
+                let v = table.get(&(b.auction % 10_000))?;
+                Some(format!(
+                    "{},{},{},{},{v}",
+                    b.auction, b.bidder, b.price, b.date_time
+                ))
+            })
+            .collect(),
+    );
+    assert!(!want.is_empty());
+    for workers in ["1", "3"] {
+        let output = dir.path().join(format!("q13-{workers}.csv"));
+        run_ok(
+            Command::new(example("nexmark"))
+                .args([
+                    "--query",
+                    "q13",
+                    "--events",
+                    &EVENTS.to_string(),
+                    "--sorted",
+                    "-w",
+                    workers,
+                    "--side-input",
+                ])
+                .arg(&side)
+                .arg("--output")
+                .arg(&output),
+        );
+        assert_rows_eq(&read_rows(&output), &want, &format!("q13 -w {workers}"));
+    }
+    // a malformed side input fails at once, naming its line
+    std::fs::write(&side, "1,a\nnot-a-key,b\n").unwrap();
+    let out = Command::new(example("nexmark"))
+        .args(["--query", "q13", "--events", "100", "--side-input"])
+        .arg(&side)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("side.csv:2"), "{stderr}");
 }

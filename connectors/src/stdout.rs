@@ -1,5 +1,6 @@
 //! The stdout sink: each worker prints its records as lines, for demos and
-//! pipelines into other tools.
+//! pipelines into other tools. When the reader goes away (`| head`), the
+//! process ends quietly, as command-line tools do.
 
 use serde::Serialize;
 use std::io::Write;
@@ -27,16 +28,16 @@ pub fn write_stdout<D: Serialize + 'static>(
                 move |(input, _frontier), _output| {
                     input.for_each(|_cap, data| {
                         buffer.clear();
-                        let written = format
-                            .encode_all(data.iter().map(|(d, _)| d), &mut buffer)
-                            .and_then(|()| {
-                                std::io::stdout()
-                                    .lock()
-                                    .write_all(&buffer)
-                                    .map_err(|e| e.to_string())
-                            });
-                        if let Err(e) = written {
-                            ctx2.fail(format!("cannot write to stdout: {e}"));
+                        if let Err(e) = format.encode_all(data.iter().map(|(d, _)| d), &mut buffer)
+                        {
+                            ctx2.fail(format!("cannot encode a record for stdout: {e}"));
+                        }
+                        match std::io::stdout().lock().write_all(&buffer) {
+                            Ok(()) => {}
+                            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                                std::process::exit(0)
+                            }
+                            Err(e) => ctx2.fail(format!("cannot write to stdout: {e}")),
                         }
                         Metrics::add(&ctx2.metrics().records_out, data.len() as u64);
                     });

@@ -11,7 +11,9 @@
 //! with the most bids), q7 (highest bid per tumbling 10 s window), q8 (new
 //! users: a window join of persons and auctions), q9 (winning bids: a keyed
 //! process function with timers at each auction's expiry; q4 and q6 build
-//! on it), q6 (average selling price of a seller's last 10 auctions), q11 (user sessions:
+//! on it), q6 (average selling price of a seller's last 10 auctions), q10
+//! (bids with their day and minute), q13 (a bounded side-input join; see
+//! `--side-input`), q11 (user sessions:
 //! session windows of bids per bidder), q12 (bids per bidder in
 //! processing-time windows; see `q12.rs` on determinism), q14 (calculation:
 //! price filter, time of day, character count), q15, q16 and q17 (bidding,
@@ -27,8 +29,10 @@ use tidewater::prelude::*;
 #[path = "../common/bid_queries.rs"]
 mod bid_queries;
 mod calendar;
+mod q10;
 mod q11;
 mod q12;
+mod q13;
 mod q14;
 mod q15;
 mod q16;
@@ -58,8 +62,10 @@ enum Query {
     Q7,
     Q8,
     Q9,
+    Q10,
     Q11,
     Q12,
+    Q13,
     Q14,
     Q15,
     Q16,
@@ -96,6 +102,10 @@ struct Job {
     /// Write exactly one sorted file at the end.
     #[arg(long, requires = "output")]
     sorted: bool,
+    /// q13's side input: a CSV file of `key,value` rows (default: keys
+    /// 0-9999, each its own value).
+    #[arg(long)]
+    side_input: Option<std::path::PathBuf>,
     #[command(flatten)]
     source: SourceArgs,
 }
@@ -106,8 +116,13 @@ fn main() -> anyhow::Result<()> {
     if let Some(output) = &job.output {
         Output::parse(output, job.sorted).map_err(anyhow::Error::msg)?;
     }
+    // Loaded once, before any worker starts, so that a bad file fails fast.
+    let side = match job.query {
+        Query::Q13 => q13::side_input(job.side_input.as_deref())?,
+        _ => Default::default(),
+    };
     tidewater::execute(&cli.runtime, move |worker, ctx| {
-        let job = job.clone();
+        let (job, side) = (job.clone(), side.clone());
         worker.dataflow(|scope| -> anyhow::Result<()> {
             let config = job.source.config();
             let events = match &job.input {
@@ -151,6 +166,8 @@ fn main() -> anyhow::Result<()> {
                 Query::Q6 => emit(&job, q6::q6(q9::q9(auctions_and_bids(events))), ctx),
                 Query::Q9 => emit(&job, q9::q9(auctions_and_bids(events)), ctx),
                 Query::Q20 => emit(&job, q20::q20(auctions_and_bids(events)), ctx),
+                Query::Q10 => emit(&job, q10::q10(full_bids(events)), ctx),
+                Query::Q13 => emit(&job, q13::q13(full_bids(events), side), ctx),
                 Query::Q14 => emit(&job, q14::q14(full_bids(events)), ctx),
                 Query::Q16 => emit(&job, q16::q16(full_bids(events)), ctx),
                 Query::Q21 => emit(&job, q21::q21(full_bids(events)), ctx),
@@ -241,6 +258,8 @@ fn bid_queries(job: &Job, events: EventStream<'_, Event>, ctx: &Context) {
         | Query::Q6
         | Query::Q8
         | Query::Q9
+        | Query::Q10
+        | Query::Q13
         | Query::Q14
         | Query::Q16
         | Query::Q20
