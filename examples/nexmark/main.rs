@@ -29,6 +29,7 @@ use tidewater::prelude::*;
 #[path = "../common/bid_queries.rs"]
 mod bid_queries;
 mod calendar;
+mod latency;
 mod q10;
 mod q11;
 mod q12;
@@ -106,6 +107,10 @@ struct Job {
     /// 0-9999, each its own value).
     #[arg(long)]
     side_input: Option<std::path::PathBuf>,
+    /// Measure how long results take after the watermark passes their time
+    /// (worker 0; printed as `latency_ms p50=.. p99=..` on standard error).
+    #[arg(long)]
+    latency: bool,
     #[command(flatten)]
     source: SourceArgs,
 }
@@ -148,6 +153,12 @@ fn main() -> anyhow::Result<()> {
                     generator.build(scope, ctx, config).records
                 }
             };
+            // Every worker builds the same dataflow; worker 0 reports.
+            if job.latency {
+                let watch = std::rc::Rc::new(std::cell::RefCell::new(latency::Latency::default()));
+                latency::watch_watermark(&events, std::rc::Rc::clone(&watch));
+                WATCH.with(|w| *w.borrow_mut() = Some(watch));
+            }
             if let Query::Q8 = job.query {
                 let persons = events.clone().flat_map(|(event, time)| match event {
                     Event::Person(p) => Some(((p.id as u64, p.name), time)),
@@ -284,7 +295,17 @@ fn q2(bids: EventStream<'_, BidTuple>) -> EventStream<'_, (u64, u64)> {
     })
 }
 
+thread_local! {
+    /// This worker's latency record, with `--latency` on worker 0.
+    static WATCH: std::cell::RefCell<Option<std::rc::Rc<std::cell::RefCell<latency::Latency>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 fn emit<D: serde::Serialize + 'static>(job: &Job, results: EventStream<'_, D>, ctx: &Context) {
+    let results = match WATCH.with(|w| w.borrow().clone()) {
+        Some(watch) => latency::watch_results(results, watch),
+        None => results,
+    };
     match &job.output {
         Some(output) => match Output::parse(output, job.sorted) {
             Ok(sink) => sink.write(results, ctx),
