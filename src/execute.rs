@@ -168,11 +168,23 @@ fn checkpoints(args: &RuntimeArgs) -> anyhow::Result<Checkpoints> {
     } else {
         None
     };
-    if restored.is_none() && !args.resume && args.process == 0 {
-        // A fresh run starts a new history of checkpoints.
+    if args.process == 0 {
+        // A fresh run starts a new history of checkpoints; a restored one
+        // drops whatever came after its checkpoint (incomplete or damaged):
+        // its own checkpoints may fall at the same times (replay is
+        // deterministic) and must never meet an older run's parts there.
+        let restored_at = restored.as_ref().map(|r| r.checkpoint);
         for entry in crate::checkpoint::list(dir).unwrap_or_default() {
-            std::fs::remove_dir_all(&entry.dir)
-                .with_context(|| format!("cannot clear old checkpoint {}", entry.dir.display()))?;
+            if restored_at.is_none_or(|c| entry.checkpoint > c) {
+                tracing::info!(
+                    checkpoint = entry.checkpoint,
+                    "removing {}",
+                    entry.dir.display()
+                );
+                std::fs::remove_dir_all(&entry.dir).with_context(|| {
+                    format!("cannot clear old checkpoint {}", entry.dir.display())
+                })?;
+            }
         }
     }
     Ok((

@@ -161,6 +161,33 @@ fn a_zombie_producer_is_fenced() {
         everything.iter().any(|r| r == "zombie"),
         "the zombie's aborted row is in the log"
     );
+
+    // A transactional topic ends in markers that are never delivered: a
+    // bounded read of it still ends, with every committed row.
+    let words = dir.path().join("words.csv");
+    let mut job = Command::new(example("wordcount"))
+        .args(["--sorted", "--input"])
+        .arg(format!(
+            "kafka://{}/out?format=text&bounded=true",
+            broker.address
+        ))
+        .arg("--output")
+        .arg(&words)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while job.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = job.kill();
+            panic!("a bounded read of a transactional topic did not end");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let counted: u64 = read_rows(&words)
+        .iter()
+        .map(|row| row.rsplit(',').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(counted as usize, got.len(), "one word per committed row");
 }
 
 #[test]

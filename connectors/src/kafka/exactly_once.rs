@@ -147,6 +147,7 @@ pub(super) fn write<D: 'static>(
         }
     }
     let ids = Ids::new(&uri, snapshots.name());
+    let restored_at = snapshots.restored_at();
     let mut committer = match Committer::start(&uri, messages.clone(), ids, index, taken) {
         Ok(committer) => committer,
         Err(e) => {
@@ -165,6 +166,7 @@ pub(super) fn write<D: 'static>(
         let mut barrier: Barrier<Vec<(D, EventTime)>> = Barrier::default();
         let mut epochs = Epochs::new();
         let mut finished = false;
+        let mut hold = restored_at;
         move |frontiers| {
             control_input.for_each(|_, data| data.drain(..).for_each(|c| barrier.announce(c)));
             let control_frontier = frontiers[1].frontier().first().copied();
@@ -191,7 +193,17 @@ pub(super) fn write<D: 'static>(
                     }
                 }
             }
-            epochs.pump(&committer, |c| snapshots.is_complete(c));
+            // After a restore, new output waits until every worker has
+            // recovered (the frontier cannot pass the restored checkpoint
+            // before every worker has built its dataflow, and each worker
+            // recovers before it builds), so that it follows the recovered
+            // output of the keys that moved between workers in a rescale.
+            if hold.is_some_and(|c| data_frontier.is_none_or(|f| f > c)) {
+                hold = None;
+            }
+            if hold.is_none() {
+                epochs.pump(&committer, |c| snapshots.is_complete(c));
+            }
             if let Some(e) = committer.error() {
                 fail.fail(format!("exactly-once sink for {topic}: {e}"));
                 return false;
@@ -209,7 +221,7 @@ pub(super) fn write<D: 'static>(
                     return false;
                 }
             }
-            if !epochs.settled(&committer) {
+            if hold.is_some() || !epochs.settled(&committer) {
                 activator.activate_after(Duration::from_millis(10));
             }
             !finished

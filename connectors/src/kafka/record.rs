@@ -225,7 +225,7 @@ impl Messages {
         let mut out = Vec::new();
         match self.framing {
             Framing::Lines => {
-                for row in encoded.split(|b| *b == b'\n').filter(|r| !r.is_empty()) {
+                for row in rows(encoded, self.format).filter(|r| !r.is_empty()) {
                     out.push((self.key(row)?, Some(row)));
                 }
             }
@@ -298,6 +298,19 @@ impl Messages {
             )
         })
     }
+}
+
+/// The rows of newline-terminated `encoded` text: a CSV field may hold a
+/// newline inside its quotes (JSON escapes its newlines).
+fn rows(encoded: &[u8], format: Format) -> impl Iterator<Item = &[u8]> {
+    let mut in_quotes = false;
+    let csv = format != Format::Json;
+    encoded.split(move |b| {
+        if csv && *b == b'"' {
+            in_quotes = !in_quotes;
+        }
+        *b == b'\n' && !in_quotes
+    })
 }
 
 /// A message's key and payload (`None`: a tombstone).
@@ -384,6 +397,21 @@ mod tests {
         assert!(bad.contains("CSV column number"), "{bad}");
         let none = Messages::new(&"kafka://h:1/t".parse().unwrap()).unwrap();
         assert_eq!(none.key(b"1,2").unwrap(), None);
+    }
+
+    #[test]
+    fn a_csv_row_with_a_newline_is_one_message() {
+        let m = Messages::new(&"kafka://h:1/t".parse().unwrap()).unwrap();
+        let mut out = Vec::new();
+        m.encode_all([("a\nb", 1), ("c", 2)].iter(), &mut out)
+            .unwrap();
+        let got: Vec<_> = m
+            .split(&out)
+            .unwrap()
+            .into_iter()
+            .map(|(_, v)| v.unwrap().to_vec())
+            .collect();
+        assert_eq!(got, vec![b"\"a\nb\",1".to_vec(), b"c,2".to_vec()]);
     }
 
     #[test]

@@ -273,7 +273,12 @@ fn take<T: serde::de::DeserializeOwned>(
     event_time: &impl Fn(&T) -> EventTime,
     batch: &mut Batch<T>,
 ) {
-    if partition.done || partition.end.is_some_and(|end| message.offset() >= end) {
+    if partition.done {
+        return;
+    }
+    if partition.end.is_some_and(|end| message.offset() >= end) {
+        partition.done = true;
+        batch.finished.push(local);
         return;
     }
     partition.next = Some(message.offset() + 1);
@@ -322,11 +327,24 @@ where
     }
 
     fn position(&self, p: usize) -> Vec<u8> {
-        encode(&self.partitions[p].next)
+        // The bounded end travels with the position: a restored bounded job
+        // reads to where the original run would have, not to a later end.
+        let p = &self.partitions[p];
+        encode(&(p.next, p.end))
     }
 
     fn seek(&mut self, p: usize, position: &[u8]) -> Result<(), String> {
-        self.partitions[p].next = decode(position).map_err(|e| e.to_string())?;
+        let partition = &mut self.partitions[p];
+        match decode::<(Option<i64>, Option<i64>)>(position) {
+            Ok((next, end)) => {
+                partition.next = next;
+                if self.uri.bounded && end.is_some() {
+                    partition.end = end;
+                }
+            }
+            // Checkpoints from before the end was kept: the position alone.
+            Err(_) => partition.next = decode(position).map_err(|e| e.to_string())?,
+        }
         Ok(())
     }
 
@@ -393,15 +411,13 @@ where
     /// Reads up to `max` records, an equal share from each partition.
     fn poll(&mut self, max: usize, batch: &mut Batch<T>) -> bool {
         if !self.assigned {
-            self.assigned = true;
             if let Err(e) = self.assign() {
-                batch.dead_letters.push(DeadLetter {
-                    source: self.uri.topic.clone(),
-                    position: 0,
-                    error: e,
-                    raw: String::new(),
-                });
+                // The broker may be briefly unreachable: try again later.
+                tracing::warn!("kafka: {e}; retrying");
+                std::thread::sleep(Duration::from_millis(100));
+                return false;
             }
+            self.assigned = true;
             // Partitions that are empty (bounded) end at once.
             for (local, p) in self.partitions.iter_mut().enumerate() {
                 if !p.done && p.end.is_some_and(|end| p.next.is_some_and(|n| n >= end)) {
@@ -410,11 +426,35 @@ where
                 }
             }
         }
-        // Serves librdkafka's events; messages all arrive on partition queues.
-        if let Some(Err(e)) = self.consumer.poll(Duration::ZERO) {
-            tracing::warn!("kafka: {e}");
-        }
         let before = batch.records.len() + batch.dead_letters.len();
+        // Serves librdkafka's events. Messages arrive on the partition
+        // queues, except any fetched before the queues were split.
+        while let Some(polled) = self.consumer.poll(Duration::ZERO) {
+            match polled {
+                Ok(message) => {
+                    let found = self
+                        .partitions
+                        .iter()
+                        .position(|p| p.id == message.partition() && p.topic == message.topic());
+                    if let Some(local) = found {
+                        let partition = &mut self.partitions[local];
+                        take(
+                            &message,
+                            local,
+                            partition,
+                            &self.uri,
+                            &mut self.decoder,
+                            &self.event_time,
+                            batch,
+                        );
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("kafka: {e}");
+                    break;
+                }
+            }
+        }
         let share = (max / self.partitions.len().max(1)).max(1);
         for (local, partition) in self.partitions.iter_mut().enumerate() {
             let Some(queue) = self.queues.get(local).and_then(Option::as_ref) else {
@@ -442,6 +482,32 @@ where
                 }
             }
         }
+        self.finish_at_end(batch);
         batch.records.len() + batch.dead_letters.len() > before || !batch.finished.is_empty()
+    }
+
+    /// Bounded partitions whose read position reached their end are done,
+    /// even when the last offsets are transaction markers that are never
+    /// delivered as messages.
+    fn finish_at_end(&mut self, batch: &mut Batch<T>) {
+        if !self.partitions.iter().any(|p| !p.done && p.end.is_some()) {
+            return;
+        }
+        let Ok(positions) = self.consumer.position() else {
+            return;
+        };
+        for (local, p) in self.partitions.iter_mut().enumerate() {
+            let Some(end) = p.end.filter(|_| !p.done) else {
+                continue;
+            };
+            let at = positions
+                .find_partition(&p.topic, p.id)
+                .and_then(|e| e.offset().to_raw());
+            if at.is_some_and(|at| at >= end) && self.queues[local].is_some() {
+                p.done = true;
+                p.next = Some(p.next.unwrap_or(0).max(end));
+                batch.finished.push(local);
+            }
+        }
     }
 }

@@ -164,8 +164,16 @@ impl Committer {
                         messages: &messages,
                         id: &id,
                     };
-                    if let Err(e) = run(&sink, job, &receiver, &committed) {
-                        *error.lock().expect("not poisoned") = Some(e);
+                    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        run(&sink, job, &receiver, &committed)
+                    }));
+                    let failed = match ran {
+                        Ok(Ok(())) => None,
+                        Ok(Err(e)) => Some(e),
+                        Err(_) => Some(format!("{id}: the committer thread panicked")),
+                    };
+                    if failed.is_some() {
+                        *error.lock().expect("not poisoned") = failed;
                     }
                 })
                 .map_err(|e| format!("cannot start the Kafka committer thread: {e}"))?
