@@ -2,7 +2,10 @@
 //! generated events with `-w 1` and `-w 2`, beside a raw timely baseline
 //! run in the same invocation (the same generator, the same exchange by
 //! key, and a hand-written `HashMap` count per 10 s window), plus q5 at
-//! growing sizes to show that peak RSS stays flat.
+//! growing sizes to show that peak RSS stays flat, and the latency from
+//! the watermark passing a result's time to the result reaching the sink
+//! (p50/p99, the driver's `--latency`). The throughput rows are also
+//! written as CSV to `target/bench-data/nexmark_windows.csv`.
 //!
 //! ```text
 //! cargo bench --bench nexmark_windows
@@ -84,6 +87,49 @@ fn main() {
         }
     }
     println!();
+    println!(
+        "Latency from the watermark passing a result's time to the sink (worker 0's results):"
+    );
+    println!();
+    println!("| query | -w | p50 ms | p99 ms | max ms | result batches |");
+    println!("|---|---|---|---|---|---|");
+    for workers in [1, 2] {
+        for query in ["q5", "q7", "q11"] {
+            let run = Command::new(&example)
+                .args([
+                    "--query",
+                    query,
+                    "--latency",
+                    "--events",
+                    &events.to_string(),
+                ])
+                .args(["-w", &workers.to_string(), "--output"])
+                .arg(out.path().join(format!("{query}-{workers}-latency")))
+                .output()
+                .expect("the driver runs");
+            assert!(run.status.success(), "{query} --latency failed");
+            let stderr = String::from_utf8_lossy(&run.stderr);
+            let line = stderr
+                .lines()
+                .find(|l| l.starts_with("latency_ms"))
+                .unwrap_or("");
+            let field = |name: &str| {
+                line.split_whitespace()
+                    .find_map(|f| f.strip_prefix(name))
+                    .unwrap_or("-")
+                    .to_owned()
+            };
+            println!(
+                "| {query} | {workers} | {} | {} | {} | {} |",
+                field("p50="),
+                field("p99="),
+                field("max="),
+                field("batches=")
+            );
+        }
+    }
+    write_csv(&root);
+    println!();
     println!("q5 (-w 1) with checkpoints every second, beside the same run without:");
     println!();
     println!("| run | wall s | CPU s | events/CPU-s | peak RSS MiB | checkpoints | mean duration ms | mean size KiB |");
@@ -161,6 +207,20 @@ fn main() {
     }
 }
 
+thread_local! {
+    /// The throughput rows as CSV lines.
+    static CSV: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn write_csv(root: &Path) {
+    let dir = root.join("target/bench-data");
+    std::fs::create_dir_all(&dir).expect("bench-data dir");
+    let mut text =
+        String::from("query,workers,engine,events,wall_s,cpu_s,peak_rss_kib,baseline_cpu_s\n");
+    CSV.with(|rows| rows.borrow().iter().for_each(|r| text.push_str(r)));
+    std::fs::write(dir.join("nexmark_windows.csv"), text).expect("write the CSV");
+}
+
 fn row(
     query: &str,
     workers: usize,
@@ -169,6 +229,12 @@ fn row(
     m: &Measurement,
     base: &Measurement,
 ) {
+    CSV.with(|rows| {
+        rows.borrow_mut().push(format!(
+            "{query},{workers},{engine},{events},{:.3},{:.3},{},{:.3}\n",
+            m.wall, m.cpu, m.peak_rss_kib, base.cpu
+        ))
+    });
     println!(
         "| {query} | {workers} | {engine} | {:.2} | {:.2} | {:.2} M | {:.2} M | {:.0} | {:.0}% |",
         m.wall,
