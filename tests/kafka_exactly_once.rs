@@ -43,6 +43,27 @@ impl Counter {
     }
 }
 
+/// bid_windows filter-map, throttled, from `bids` to `out` exactly once,
+/// with checkpoints every 200 ms in `dir`.
+fn filter_map_job<'c>(
+    c: &'c mut Command,
+    broker: &Broker,
+    dir: &std::path::Path,
+) -> &'c mut Command {
+    c.args(["--query", "filter-map", "--rate", "4000", "--input"])
+        .arg(format!("kafka://{}/bids?bounded=true", broker.address))
+        .arg("--output")
+        .arg(format!(
+            "kafka://{}/out?delivery=exactly-once",
+            broker.address
+        ))
+        .arg("--dead-letter")
+        .arg(dir.join("dead"))
+        .arg("--checkpoint-dir")
+        .arg(dir.join("ck"))
+        .args(["--checkpoint-interval", "200ms"])
+}
+
 #[test]
 fn exactly_once_through_sigkills() {
     let broker = Broker::start();
@@ -53,18 +74,7 @@ fn exactly_once_through_sigkills() {
     produce(&broker.address, "bids", &read_rows(&file), 3);
     let want = oracle::filter_map(&read_bids(&file));
     let launcher = supervise("bid_windows", |c| {
-        c.args(["--query", "filter-map", "--rate", "4000", "--input"])
-            .arg(format!("kafka://{}/bids?bounded=true", broker.address))
-            .arg("--output")
-            .arg(format!(
-                "kafka://{}/out?delivery=exactly-once",
-                broker.address
-            ))
-            .arg("--dead-letter")
-            .arg(dir.path().join("dead"))
-            .arg("--checkpoint-dir")
-            .arg(dir.path().join("ck"))
-            .args(["--checkpoint-interval", "200ms"]);
+        filter_map_job(c, &broker, dir.path());
     });
     // Kill a random process at moments when an open transaction holds rows
     // (a read_uncommitted reader is ahead of a read_committed one).
@@ -220,27 +230,7 @@ fn exactly_once_across_a_rescale() {
     produce(&broker.address, "bids", &read_rows(&file), 3);
     let job = |workers: &str| {
         let mut command = Command::new(example("bid_windows"));
-        command
-            .args([
-                "--query",
-                "filter-map",
-                "--rate",
-                "4000",
-                "-w",
-                workers,
-                "--input",
-            ])
-            .arg(format!("kafka://{}/bids?bounded=true", broker.address))
-            .arg("--output")
-            .arg(format!(
-                "kafka://{}/out?delivery=exactly-once",
-                broker.address
-            ))
-            .arg("--dead-letter")
-            .arg(dir.path().join("dead"))
-            .arg("--checkpoint-dir")
-            .arg(dir.path().join("ck"))
-            .args(["--checkpoint-interval", "200ms"]);
+        filter_map_job(command.args(["-w", workers]), &broker, dir.path());
         command
     };
     // Three workers, killed once some output is committed and more is open.

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use common::{assert_rows_eq, example, oracle, read_rows, run_ok};
 use tidewater::connectors::file::compare_rows;
-use tidewater::connectors::nexmark::{Bid, Event, NexmarkSource};
+use tidewater::connectors::nexmark::{Auction, Bid, Event, NexmarkSource};
 
 const EVENTS: u64 = 30_000;
 
@@ -292,9 +292,11 @@ fn q19(bids: &[[u64; 4]]) -> Vec<String> {
     sorted(rows)
 }
 
-fn q9(events: &[Event]) -> Vec<String> {
+/// Each auction with its winning bid: the highest placed between its start
+/// and expiry (inclusive), the earliest and then the lowest bidder on ties.
+fn winning(events: &[Event]) -> Vec<(&Auction, &Bid)> {
     let bids = full_bids(events);
-    let mut rows = Vec::new();
+    let mut out = Vec::new();
     for e in events {
         let Event::Auction(a) = e else { continue };
         let best = bids
@@ -302,7 +304,17 @@ fn q9(events: &[Event]) -> Vec<String> {
             .filter(|b| b.auction == a.id && a.date_time <= b.date_time && b.date_time <= a.expires)
             .min_by_key(|b| (std::cmp::Reverse(b.price), b.date_time, b.bidder));
         if let Some(b) = best {
-            rows.push(format!(
+            out.push((a, *b));
+        }
+    }
+    out
+}
+
+fn q9(events: &[Event]) -> Vec<String> {
+    let rows = winning(events)
+        .into_iter()
+        .map(|(a, b)| {
+            format!(
                 "{},{},{},{},{},{},{},{},{},{}",
                 a.id,
                 a.seller,
@@ -314,27 +326,18 @@ fn q9(events: &[Event]) -> Vec<String> {
                 b.bidder,
                 b.price,
                 b.date_time
-            ));
-        }
-    }
+            )
+        })
+        .collect();
     sorted(rows)
 }
 
 /// `(auction, seller, category, expires, winning price)` of q9's winners.
 fn winners(events: &[Event]) -> Vec<(usize, usize, usize, u64, usize)> {
-    let bids = full_bids(events);
-    let mut out = Vec::new();
-    for e in events {
-        let Event::Auction(a) = e else { continue };
-        let best = bids
-            .iter()
-            .filter(|b| b.auction == a.id && a.date_time <= b.date_time && b.date_time <= a.expires)
-            .min_by_key(|b| (std::cmp::Reverse(b.price), b.date_time, b.bidder));
-        if let Some(b) = best {
-            out.push((a.id, a.seller, a.category, a.expires, b.price));
-        }
-    }
-    out
+    winning(events)
+        .into_iter()
+        .map(|(a, b)| (a.id, a.seller, a.category, a.expires, b.price))
+        .collect()
 }
 
 fn q3(events: &[Event]) -> Vec<String> {
@@ -393,7 +396,7 @@ fn q6(events: &[Event]) -> Vec<String> {
 
 fn q20(events: &[Event]) -> Vec<String> {
     let mut rows = Vec::new();
-    let auctions: BTreeMap<usize, &tidewater::connectors::nexmark::Auction> = events
+    let auctions: BTreeMap<usize, &Auction> = events
         .iter()
         .filter_map(|e| match e {
             Event::Auction(a) => Some((a.id, a)),
