@@ -128,8 +128,7 @@ impl Messages {
             format: uri.format,
             avro: None,
             bytes: false,
-            // The key is the change's: partitioned by its murmur2 hash.
-            key: Some(KeyField::Column(0)),
+            key: None,
             partition: uri.partition,
             framing: Framing::Keyed,
             changelog: uri.changelog.unwrap_or(Changelog::Diff),
@@ -193,7 +192,9 @@ impl Messages {
 
     /// The producer settings these messages need.
     pub fn configure(&self, config: &mut rdkafka::config::ClientConfig) {
-        if self.key.is_some() {
+        // Keyed messages (by `key=`, or a changelog's keys) go to the
+        // partition of the key's murmur2 hash.
+        if self.key.is_some() || matches!(self.framing, Framing::Keyed) {
             config.set("partitioner", "murmur2_random");
         }
     }
