@@ -208,54 +208,51 @@ fn q14(bids: &[&Bid]) -> Vec<String> {
     sorted(rows)
 }
 
-fn q15(bids: &[&Bid]) -> Vec<String> {
-    // per day, in total and per rank: bids, bidders, auctions
-    type Stats = (u64, BTreeSet<usize>, BTreeSet<usize>);
-    let mut days: BTreeMap<String, [Stats; 4]> = BTreeMap::new();
-    for b in bids {
-        let day = days.entry(day_of(b.date_time)).or_default();
-        for i in [0, rank(b.price as u64)] {
-            day[i].0 += 1;
-            day[i].1.insert(b.bidder);
-            day[i].2.insert(b.auction);
-        }
+/// In total and per price rank: bids, distinct bidders, distinct auctions.
+type DayStats = [(u64, BTreeSet<usize>, BTreeSet<usize>); 4];
+
+fn count_bid(stats: &mut DayStats, b: &Bid) {
+    for i in [0, rank(b.price as u64)] {
+        stats[i].0 += 1;
+        stats[i].1.insert(b.bidder);
+        stats[i].2.insert(b.auction);
     }
-    let rows = days
-        .into_iter()
-        .map(|(day, s)| {
-            let mut fields = vec![day];
-            fields.extend(s.iter().map(|x| x.0.to_string()));
-            fields.extend(s.iter().map(|x| x.1.len().to_string()));
-            fields.extend(s.iter().map(|x| x.2.len().to_string()));
-            fields.join(",")
-        })
-        .collect();
-    sorted(rows)
+}
+
+/// `leading` columns, then the counts, bidders and auctions columns.
+fn stats_row(mut fields: Vec<String>, s: &DayStats) -> String {
+    fields.extend(s.iter().map(|x| x.0.to_string()));
+    fields.extend(s.iter().map(|x| x.1.len().to_string()));
+    fields.extend(s.iter().map(|x| x.2.len().to_string()));
+    fields.join(",")
+}
+
+fn q15(bids: &[&Bid]) -> Vec<String> {
+    let mut days: BTreeMap<String, DayStats> = BTreeMap::new();
+    for b in bids {
+        count_bid(days.entry(day_of(b.date_time)).or_default(), b);
+    }
+    sorted(
+        days.into_iter()
+            .map(|(day, s)| stats_row(vec![day], &s))
+            .collect(),
+    )
 }
 
 fn q16(bids: &[&Bid]) -> Vec<String> {
-    type Stats = (u64, BTreeSet<usize>, BTreeSet<usize>);
-    let mut groups: BTreeMap<(String, String), ([Stats; 4], u64)> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, String), (DayStats, u64)> = BTreeMap::new();
     for b in bids {
         let (stats, latest) = groups
             .entry((b.channel.clone(), day_of(b.date_time)))
             .or_default();
         *latest = (*latest).max(b.date_time);
-        for i in [0, rank(b.price as u64)] {
-            stats[i].0 += 1;
-            stats[i].1.insert(b.bidder);
-            stats[i].2.insert(b.auction);
-        }
+        count_bid(stats, b);
     }
     let rows = groups
         .into_iter()
         .map(|((channel, day), (s, latest))| {
             let minute = format!("{:02}:{:02}", latest / 3_600_000 % 24, latest / 60_000 % 60);
-            let mut fields = vec![channel, day, minute];
-            fields.extend(s.iter().map(|x| x.0.to_string()));
-            fields.extend(s.iter().map(|x| x.1.len().to_string()));
-            fields.extend(s.iter().map(|x| x.2.len().to_string()));
-            fields.join(",")
+            stats_row(vec![channel, day, minute], &s)
         })
         .collect();
     sorted(rows)
