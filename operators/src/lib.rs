@@ -14,6 +14,7 @@ pub mod context;
 pub mod join;
 pub mod keyed;
 pub mod process;
+pub mod relational;
 pub mod time;
 pub mod watermark;
 pub mod window;
