@@ -85,6 +85,11 @@ fn q11(bids: &[[u64; 4]]) -> Vec<String> {
 /// Runs each query on 1 and 3 workers and compares its sorted output with
 /// the oracle's rows.
 fn check<const N: usize>(queries: [(&str, Vec<String>); N]) {
+    check_with(&[], queries)
+}
+
+/// As [`check`], with extra driver arguments.
+fn check_with<const N: usize>(args: &[&str], queries: [(&str, Vec<String>); N]) {
     let dir = tempfile::tempdir().unwrap();
     for (query, want) in queries {
         assert!(!want.is_empty(), "{query}: empty oracle");
@@ -99,6 +104,7 @@ fn check<const N: usize>(queries: [(&str, Vec<String>); N]) {
                         &EVENTS.to_string(),
                         "--sorted",
                     ])
+                    .args(args)
                     .args(["-w", workers, "--output"])
                     .arg(&output),
             );
@@ -534,6 +540,63 @@ fn winning_bids_per_bid_and_daily_queries_match_the_oracle() {
         ("q21", q21(&bids)),
         ("q22", q22(&bids)),
     ]);
+}
+
+/// q6's final view: each seller's average over their last 10 closes.
+fn q6_view(events: &[Event]) -> Vec<String> {
+    let mut last: BTreeMap<String, String> = BTreeMap::new();
+    let mut closes: BTreeMap<usize, Vec<(u64, usize, usize)>> = BTreeMap::new();
+    for (auction, seller, _, expires, price) in winners(events) {
+        closes.entry(seller).or_default().push((expires, auction, price));
+    }
+    for (seller, mut closes) in closes {
+        closes.sort();
+        let recent = &closes[closes.len().saturating_sub(10)..];
+        let avg = recent.iter().map(|c| c.2 as u64).sum::<u64>() / recent.len() as u64;
+        last.insert(seller.to_string(), format!("{seller},{avg}"));
+    }
+    sorted(last.into_values().collect())
+}
+
+/// The continuous (differential) versions: their final views equal the
+/// oracle's rows, and their changelogs sum to those views.
+#[test]
+fn relational_views_match_the_oracle() {
+    let events = events();
+    let queries = [
+        ("q3", q3(&events)),
+        ("q4", q4(&events)),
+        ("q6", q6_view(&events)),
+        ("q9", q9(&events)),
+    ];
+    check_with(&["--engine", "relational"], queries.clone());
+    let dir = tempfile::tempdir().unwrap();
+    for (query, want) in queries {
+        let output = dir.path().join(query);
+        run_ok(
+            Command::new(example("nexmark"))
+                .args(["--query", query, "--engine", "relational", "-w", "2"])
+                .args(["--events", &EVENTS.to_string(), "--output"])
+                .arg(&output),
+        );
+        let mut view: BTreeMap<String, i64> = BTreeMap::new();
+        let mut changes = 0;
+        for file in std::fs::read_dir(&output).unwrap() {
+            for row in read_rows(&file.unwrap().path()) {
+                let (row, diff) = row.rsplit_once(',').expect("a diff column");
+                *view.entry(row.to_string()).or_default() += diff.parse::<i64>().unwrap();
+                changes += 1;
+            }
+        }
+        let got: Vec<String> = view
+            .into_iter()
+            .flat_map(|(row, n)| std::iter::repeat_n(row, n.max(0) as usize))
+            .collect();
+        assert_rows_eq(&sorted(got), &want, &format!("{query} changelog"));
+        if query == "q4" || query == "q6" {
+            assert!(changes > want.len(), "{query}: a view that never changed ({changes} changes)");
+        }
+    }
 }
 
 #[test]

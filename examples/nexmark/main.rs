@@ -48,6 +48,7 @@ mod q4;
 mod q6;
 mod q8;
 mod q9;
+mod relational;
 
 use bid_queries::{hot_items, max_bid, BidTuple};
 
@@ -76,6 +77,15 @@ enum Query {
     Q20,
     Q21,
     Q22,
+}
+
+/// How a query is computed.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Engine {
+    /// Windows, joins and process functions on timely streams.
+    Streaming,
+    /// Continuous queries on differential arrangements (q3, q4, q6, q9).
+    Relational,
 }
 
 /// Runs a Nexmark query on the built-in generator.
@@ -111,6 +121,11 @@ struct Job {
     /// (worker 0; printed as `latency_ms p50=.. p99=..` on standard error).
     #[arg(long)]
     latency: bool,
+    /// How to compute the query: `relational` maintains q3, q4, q6 or q9
+    /// as a view on differential arrangements and writes its changelog
+    /// (`row...,diff`), or with --sorted its final view.
+    #[arg(long, value_enum, default_value_t = Engine::Streaming)]
+    engine: Engine,
     #[command(flatten)]
     source: SourceArgs,
 }
@@ -120,6 +135,14 @@ fn main() -> anyhow::Result<()> {
     let job = cli.job;
     if let Some(output) = &job.output {
         Output::parse(output, job.sorted).map_err(anyhow::Error::msg)?;
+    }
+    if job.engine == Engine::Relational
+        && !matches!(job.query, Query::Q3 | Query::Q4 | Query::Q6 | Query::Q9)
+    {
+        anyhow::bail!(
+            "--engine relational runs q3, q4, q6 and q9, not {:?}",
+            job.query
+        );
     }
     // Loaded once, before any worker starts, so that a bad file fails fast.
     let side = match job.query {
@@ -159,6 +182,10 @@ fn main() -> anyhow::Result<()> {
                 latency::watch_watermark(&events, std::rc::Rc::clone(&watch));
                 WATCH.with(|w| *w.borrow_mut() = Some(watch));
             }
+            if job.engine == Engine::Relational {
+                relational_query(&job, events, ctx);
+                return Ok(());
+            }
             if let Query::Q8 = job.query {
                 let persons = events.clone().flat_map(|(event, time)| match event {
                     Event::Person(p) => Some(((p.id as u64, p.name), time)),
@@ -188,6 +215,64 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         })
     })
+}
+
+/// q3, q4, q6 or q9 on differential arrangements: the changelog, or with
+/// `--sorted` the final view.
+fn relational_query(job: &Job, events: EventStream<'_, Event>, ctx: &Context) {
+    use tidewater::operators::relational::{Data, ToChangelog};
+
+    fn write<'s, D: Data + serde::Serialize>(
+        job: &Job,
+        view: tidewater::operators::relational::Collection<'s, D>,
+        ctx: &Context,
+    ) {
+        if job.sorted {
+            emit(job, view.final_view(), ctx);
+        } else {
+            emit(job, view.changes(), ctx);
+        }
+    }
+    let auctions = events.clone().flat_map(|(event, time)| match event {
+        Event::Auction(a) => Some((
+            (
+                a.id as u64,
+                a.seller as u64,
+                a.category as u64,
+                a.initial_bid as u64,
+                a.reserve as u64,
+                a.date_time,
+                a.expires,
+            ),
+            time,
+        )),
+        _ => None,
+    });
+    if let Query::Q3 = job.query {
+        let persons = events.flat_map(|(event, time)| match event {
+            Event::Person(p) => Some(((p.id as u64, p.name, p.city, p.state), time)),
+            _ => None,
+        });
+        return write(job, relational::q3(persons, auctions), ctx);
+    }
+    let bids = events.flat_map(|(event, time)| match event {
+        Event::Bid(b) => Some((
+            (
+                b.auction as u64,
+                b.bidder as u64,
+                b.price as u64,
+                b.date_time,
+            ),
+            time,
+        )),
+        _ => None,
+    });
+    let winners = relational::q9(auctions, bids);
+    match job.query {
+        Query::Q4 => write(job, relational::q4(winners), ctx),
+        Query::Q6 => write(job, relational::q6(winners), ctx),
+        _ => write(job, winners, ctx),
+    }
 }
 
 /// Persons and auctions, for q3.

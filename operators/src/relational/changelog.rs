@@ -9,14 +9,14 @@
 //! time. With checkpoints, changelogs are the output boundary described in
 //! [`super::checkpoint`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use differential_dataflow::consolidation::consolidate;
 use differential_dataflow::{AsCollection, Hashable};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
-use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::generic::{Operator, OutputBuilder};
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::Capability;
 
@@ -58,6 +58,11 @@ pub trait ToChangelog<'scope, D: Data> {
     /// The changes of the collection, `(row, diff)` at each event time,
     /// consolidated per time (each row's changes on one worker).
     fn changes(self) -> EventStream<'scope, (D, i64)>;
+
+    /// The collection's contents once its input has ended (a bounded job's
+    /// final view): each row as often as its multiplicity, at the latest
+    /// time of its updates.
+    fn final_view(self) -> EventStream<'scope, D>;
 }
 
 impl<'scope, D: Data> ToChangelog<'scope, D> for Collection<'scope, D> {
@@ -69,6 +74,44 @@ impl<'scope, D: Data> ToChangelog<'scope, D> for Collection<'scope, D> {
                 out.extend(updates.into_iter().map(|(d, r)| ((d, r as i64), time)));
             },
         )
+    }
+
+    fn final_view(self) -> EventStream<'scope, D> {
+        let route = Exchange::new(|(d, _, _): &(D, EventTime, Diff)| d.hashed());
+        self.inner
+            .unary_frontier::<CapacityContainerBuilder<Vec<(D, EventTime)>>, _, _, _>(
+                route,
+                "FinalView",
+                |_, _| {
+                    let mut view: HashMap<D, Diff> = HashMap::new();
+                    let mut held: Option<Capability<EventTime>> = None;
+                    move |(input, frontier), output| {
+                        input.for_each(|cap, data| {
+                            let latest = data.iter().map(|u| u.1).max();
+                            if let (Some(latest), Some(cap)) = (latest, cap.retain_least(0)) {
+                                match held.as_mut() {
+                                    Some(h) if latest > *h.time() => h.downgrade(&latest),
+                                    Some(_) => {}
+                                    None => held = Some(cap.delayed(&latest)),
+                                }
+                            }
+                            for (d, _, r) in data.drain(..) {
+                                *view.entry(d).or_default() += r;
+                            }
+                        });
+                        if frontier.is_empty() {
+                            if let Some(cap) = held.take() {
+                                let time = *cap.time();
+                                let rows = view.drain().flat_map(|(d, r)| {
+                                    std::iter::repeat_n(d, r.max(0) as usize)
+                                        .map(move |d| (d, time))
+                                });
+                                output.session(&cap).give_iterator(rows);
+                            }
+                        }
+                    }
+                },
+            )
     }
 }
 
