@@ -547,7 +547,10 @@ fn q6_view(events: &[Event]) -> Vec<String> {
     let mut last: BTreeMap<String, String> = BTreeMap::new();
     let mut closes: BTreeMap<usize, Vec<(u64, usize, usize)>> = BTreeMap::new();
     for (auction, seller, _, expires, price) in winners(events) {
-        closes.entry(seller).or_default().push((expires, auction, price));
+        closes
+            .entry(seller)
+            .or_default()
+            .push((expires, auction, price));
     }
     for (seller, mut closes) in closes {
         closes.sort();
@@ -594,7 +597,10 @@ fn relational_views_match_the_oracle() {
             .collect();
         assert_rows_eq(&sorted(got), &want, &format!("{query} changelog"));
         if query == "q4" || query == "q6" {
-            assert!(changes > want.len(), "{query}: a view that never changed ({changes} changes)");
+            assert!(
+                changes > want.len(),
+                "{query}: a view that never changed ({changes} changes)"
+            );
         }
     }
 }

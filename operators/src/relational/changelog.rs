@@ -60,8 +60,8 @@ pub trait ToChangelog<'scope, D: Data> {
     fn changes(self) -> EventStream<'scope, (D, i64)>;
 
     /// The collection's contents once its input has ended (a bounded job's
-    /// final view): each row as often as its multiplicity, at the latest
-    /// time of its updates.
+    /// final view): each row as often as its multiplicity, at the last
+    /// watermark before the end.
     fn final_view(self) -> EventStream<'scope, D>;
 }
 
@@ -87,18 +87,21 @@ impl<'scope, D: Data> ToChangelog<'scope, D> for Collection<'scope, D> {
                     let mut held: Option<Capability<EventTime>> = None;
                     move |(input, frontier), output| {
                         input.for_each(|cap, data| {
-                            let latest = data.iter().map(|u| u.1).max();
-                            if let (Some(latest), Some(cap)) = (latest, cap.retain_least(0)) {
-                                match held.as_mut() {
-                                    Some(h) if latest > *h.time() => h.downgrade(&latest),
-                                    Some(_) => {}
-                                    None => held = Some(cap.delayed(&latest)),
-                                }
+                            if held.is_none() {
+                                held = cap.retain_least(0);
                             }
                             for (d, _, r) in data.drain(..) {
                                 *view.entry(d).or_default() += r;
                             }
                         });
+                        // The held capability follows the frontier, so that
+                        // the view holds back neither flow control nor
+                        // checkpoints downstream.
+                        if let (Some(cap), Some(f)) = (held.as_mut(), frontier.frontier().first()) {
+                            if f > cap.time() {
+                                cap.downgrade(f);
+                            }
+                        }
                         if frontier.is_empty() {
                             if let Some(cap) = held.take() {
                                 let time = *cap.time();
