@@ -128,9 +128,13 @@ fn run(engine: &str, query: &str, events: u64, workers: usize) {
             let a = scope.input_from(&mut auctions);
             let b = scope.input_from(&mut bids);
             match engine.as_str() {
-                "layer" => layer(&query, p, a, b).changes().probe_with(&probe),
-                _ => raw(&query, p, a, b).inner.probe_with(&probe),
-            };
+                "layer" => {
+                    layer(&query, p, a, b).changes().probe_with(&probe);
+                }
+                _ => {
+                    raw(&query, p, a, b).inner.probe_with(&probe);
+                }
+            }
         });
         let generator = NexmarkSource::bounded(events);
         for (sent, (_, event)) in generator.events_for(index, peers).enumerate() {
@@ -204,23 +208,23 @@ fn raw<'s>(
 ) -> Collection<'s, (u64, u64)> {
     if query == "q3" {
         let local = persons
-            .map(|(p, t)| (p, t, 1))
+            .map(|(p, t)| (p, t, 1isize))
             .as_collection()
             .filter(|p| matches!(p.3.to_uppercase().as_str(), "OR" | "ID" | "CA"))
             .map(|(id, name, city, state)| (id, (name, city, state)));
         let category = auctions
-            .map(|(a, t)| (a, t, 1))
+            .map(|(a, t)| (a, t, 1isize))
             .as_collection()
             .filter(|a| a.2 == 10)
             .map(|a| (a.1, a.0));
         return local.join(category).map(|(_, (_, auction))| (auction, 0));
     }
     let closed = auctions
-        .map(|(a, _)| ((a.0, a), a.6 + 1, 1))
+        .map(|(a, _)| ((a.0, a), a.6 + 1, 1isize))
         .as_collection()
         .arrange_by_key();
     let bids = bids
-        .map(|((auction, bidder, price, time), t)| ((auction, (price, time, bidder)), t, 1))
+        .map(|((auction, bidder, price, time), t)| ((auction, (price, time, bidder)), t, 1isize))
         .as_collection()
         .arrange_by_key();
     let winners = closed
