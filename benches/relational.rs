@@ -38,8 +38,8 @@ mod q9;
 #[path = "../examples/nexmark/relational.rs"]
 mod relational;
 
-use bid_queries::BidTuple;
-use q9::AuctionTuple;
+use bid_queries::{bid_tuple, BidTuple};
+use q9::{auction_tuple, AuctionTuple};
 use relational::PersonTuple;
 
 type In<D> = InputHandle<u64, CapacityContainerBuilder<Vec<(D, u64)>>>;
@@ -140,29 +140,11 @@ fn run(engine: &str, query: &str, events: u64, workers: usize) {
         for (sent, (_, event)) in generator.events_for(index, peers).enumerate() {
             match event {
                 Event::Person(p) => {
-                    persons.send(((p.id as u64, p.name, p.city, p.state), p.date_time))
+                    let time = p.date_time;
+                    persons.send((relational::person_tuple(p), time))
                 }
-                Event::Auction(a) => auctions.send((
-                    (
-                        a.id as u64,
-                        a.seller as u64,
-                        a.category as u64,
-                        a.initial_bid as u64,
-                        a.reserve as u64,
-                        a.date_time,
-                        a.expires,
-                    ),
-                    a.date_time,
-                )),
-                Event::Bid(b) => bids.send((
-                    (
-                        b.auction as u64,
-                        b.bidder as u64,
-                        b.price as u64,
-                        b.date_time,
-                    ),
-                    b.date_time,
-                )),
+                Event::Auction(a) => auctions.send((auction_tuple(&a), a.date_time)),
+                Event::Bid(b) => bids.send((bid_tuple(&b), b.date_time)),
             }
             if sent % 4096 == 4095 {
                 let now = generator.event_time((sent as u64 + 1) * peers as u64);

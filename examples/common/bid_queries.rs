@@ -10,6 +10,16 @@ use tidewater::prelude::*;
 /// `(auction, bidder, price, date_time)`.
 pub type BidTuple = (u64, u64, u64, u64);
 
+/// A generated bid as a [`BidTuple`].
+pub fn bid_tuple(b: &Bid) -> BidTuple {
+    (
+        b.auction as u64,
+        b.bidder as u64,
+        b.price as u64,
+        b.date_time,
+    )
+}
+
 /// Window size of every windowed query, in ms.
 pub const WINDOW_MS: u64 = 10_000;
 /// Slide of the sliding windows, in ms.

@@ -50,7 +50,7 @@ mod q8;
 mod q9;
 mod relational;
 
-use bid_queries::{hot_items, max_bid, BidTuple};
+use bid_queries::{bid_tuple, hot_items, max_bid, BidTuple};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 enum Query {
@@ -234,37 +234,18 @@ fn relational_query(job: &Job, events: EventStream<'_, Event>, ctx: &Context) {
         }
     }
     let auctions = events.clone().flat_map(|(event, time)| match event {
-        Event::Auction(a) => Some((
-            (
-                a.id as u64,
-                a.seller as u64,
-                a.category as u64,
-                a.initial_bid as u64,
-                a.reserve as u64,
-                a.date_time,
-                a.expires,
-            ),
-            time,
-        )),
+        Event::Auction(a) => Some((q9::auction_tuple(&a), time)),
         _ => None,
     });
     if let Query::Q3 = job.query {
         let persons = events.flat_map(|(event, time)| match event {
-            Event::Person(p) => Some(((p.id as u64, p.name, p.city, p.state), time)),
+            Event::Person(p) => Some((relational::person_tuple(p), time)),
             _ => None,
         });
         return write(job, relational::q3(persons, auctions), ctx);
     }
     let bids = events.flat_map(|(event, time)| match event {
-        Event::Bid(b) => Some((
-            (
-                b.auction as u64,
-                b.bidder as u64,
-                b.price as u64,
-                b.date_time,
-            ),
-            time,
-        )),
+        Event::Bid(b) => Some((bid_tuple(&b), time)),
         _ => None,
     });
     let winners = relational::q9(auctions, bids);
@@ -290,27 +271,8 @@ fn persons_and_auctions(events: EventStream<'_, Event>) -> EventStream<'_, q3::I
 /// Auctions and bids, for q4, q6, q9 and q20.
 fn auctions_and_bids(events: EventStream<'_, Event>) -> EventStream<'_, q9::Item> {
     events.flat_map(|(event, time)| match event {
-        Event::Auction(a) => Some((
-            q9::Item::Auction((
-                a.id as u64,
-                a.seller as u64,
-                a.category as u64,
-                a.initial_bid as u64,
-                a.reserve as u64,
-                a.date_time,
-                a.expires,
-            )),
-            time,
-        )),
-        Event::Bid(b) => Some((
-            q9::Item::Bid((
-                b.auction as u64,
-                b.bidder as u64,
-                b.price as u64,
-                b.date_time,
-            )),
-            time,
-        )),
+        Event::Auction(a) => Some((q9::Item::Auction(q9::auction_tuple(&a)), time)),
+        Event::Bid(b) => Some((q9::Item::Bid(bid_tuple(&b)), time)),
         Event::Person(_) => None,
     })
 }
@@ -326,15 +288,7 @@ fn full_bids(events: EventStream<'_, Event>) -> EventStream<'_, Bid> {
 /// The queries over bids as `(auction, bidder, price, date_time)`.
 fn bid_queries(job: &Job, events: EventStream<'_, Event>, ctx: &Context) {
     let bids = events.flat_map(|(event, time)| match event {
-        Event::Bid(b) => Some((
-            (
-                b.auction as u64,
-                b.bidder as u64,
-                b.price as u64,
-                b.date_time,
-            ),
-            time,
-        )),
+        Event::Bid(b) => Some((bid_tuple(&b), time)),
         _ => None,
     });
     match job.query {

@@ -15,6 +15,19 @@ use crate::bid_queries::BidTuple;
 /// `(id, seller, category, initial_bid, reserve, date_time, expires)`.
 pub type AuctionTuple = (u64, u64, u64, u64, u64, u64, u64);
 
+/// A generated auction as an [`AuctionTuple`].
+pub fn auction_tuple(a: &Auction) -> AuctionTuple {
+    (
+        a.id as u64,
+        a.seller as u64,
+        a.category as u64,
+        a.initial_bid as u64,
+        a.reserve as u64,
+        a.date_time,
+        a.expires,
+    )
+}
+
 /// An auction or a bid, keyed by the auction id.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Item {

@@ -25,13 +25,18 @@ use std::cmp::Reverse;
 
 use tidewater::operators::relational::{Collection, GroupBy, Joins, Table, ToCollection, TopN};
 use tidewater::operators::EventStream;
-use tidewater::prelude::Map;
+use tidewater::prelude::{Map, Person};
 
 use crate::bid_queries::BidTuple;
 use crate::q9::{AuctionTuple, Row};
 
 /// A person `(id, name, city, state)`.
 pub type PersonTuple = (u64, String, String, String);
+
+/// A generated person as a [`PersonTuple`].
+pub fn person_tuple(p: Person) -> PersonTuple {
+    (p.id as u64, p.name, p.city, p.state)
+}
 
 /// q3's rows: `(name, city, state, auction)`.
 pub fn q3<'s>(

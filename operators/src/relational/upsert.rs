@@ -17,16 +17,14 @@ use std::collections::{BTreeMap, HashMap};
 use differential_dataflow::operators::arrange::upsert::arrange_from_upsert;
 use differential_dataflow::trace::implementations::ValBuilder;
 use differential_dataflow::Hashable;
-use timely::container::CapacityContainerBuilder;
-use timely::dataflow::channels::pact::{Exchange, Pipeline};
-use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
-use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::vec::Map;
 
+use super::checkpoint::{self, BoundaryState};
 use super::table::Spine;
 use super::{Data, Table};
-use crate::checkpoint::{by_key_group, Barrier, Snapshots, Step};
-use crate::{Context, EventStream, EventTime};
+use crate::checkpoint::{by_key_group, Snapshots};
+use crate::{EventStream, EventTime};
 
 /// Upsert streams as tables.
 ///
@@ -90,82 +88,50 @@ fn compact<K: Data, V: Data>(latest: &mut Latest<K, V>, c: EventTime) {
     });
 }
 
-/// The upsert boundary: routes upserts by key and, with checkpoints,
-/// snapshots and restores them (see the module docs).
+impl<K: Data, V: Data> BoundaryState for Latest<K, V> {
+    type Record = ((K, Option<V>), EventTime);
+
+    fn restore(snapshots: &Snapshots, _c: EventTime) -> (Self, Upserts<K, V>) {
+        let restored: Vec<Saved<K, V>> = snapshots
+            .restored_entries()
+            .expect("a verified checkpoint part decodes");
+        let latest: Latest<K, V> = restored
+            .into_iter()
+            .map(|(k, upserts)| (k, upserts.into_iter().collect()))
+            .collect();
+        let records = latest
+            .iter()
+            .flat_map(|(k, upserts)| {
+                upserts
+                    .iter()
+                    .map(move |(t, v)| ((k.clone(), v.clone()), *t))
+            })
+            .collect();
+        (latest, records)
+    }
+
+    fn fold(&mut self, batch: Upserts<K, V>) {
+        fold(self, batch)
+    }
+
+    fn snapshot(&mut self, c: EventTime) -> Vec<(u64, Vec<u8>)> {
+        compact(self, c);
+        by_key_group(self.iter().map(|(k, upserts)| {
+            let upserts: Vec<(EventTime, Option<V>)> =
+                upserts.iter().map(|(t, v)| (*t, v.clone())).collect();
+            (k.clone(), upserts)
+        }))
+    }
+}
+
+/// The upsert boundary, with checkpoints: routes upserts by key (so that
+/// each key's latest value is known on one worker) and snapshots and
+/// restores them (see the module docs).
 fn boundary<'scope, K: Data, V: Data>(
     upserts: EventStream<'scope, (K, Option<V>)>,
 ) -> EventStream<'scope, (K, Option<V>)> {
-    let scope = upserts.scope();
-    let Some((snapshots, control)) =
-        Snapshots::attach(Context::current().as_ref(), scope, "upsert")
-    else {
-        return upserts;
-    };
-    let mut builder = OperatorBuilder::new("UpsertBoundary".to_owned(), scope);
     let route = Exchange::new(|((k, _), _): &((K, Option<V>), EventTime)| k.hashed());
-    let mut input = builder.new_input(upserts, route);
-    let mut control = builder.new_input(control, Pipeline);
-    let (output, stream) = builder.new_output::<Upserts<K, V>>();
-    let mut output = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(output);
-
-    builder.build(move |mut capabilities| {
-        let mut latest: Latest<K, V> = HashMap::new();
-        let mut restore = None;
-        if let Some(c) = snapshots.restored_at() {
-            let restored: Vec<Saved<K, V>> = snapshots
-                .restored_entries()
-                .expect("a verified checkpoint part decodes");
-            for (k, upserts) in restored {
-                latest.insert(k, upserts.into_iter().collect());
-            }
-            capabilities[0].downgrade(&c.saturating_sub(1));
-            restore = Some(capabilities.pop().expect("one output"));
-        }
-        let mut barrier: Barrier<Upserts<K, V>> = Barrier::default();
-        move |frontiers| {
-            control.for_each(|_, data| data.drain(..).for_each(|c| barrier.announce(c)));
-            let control_frontier = frontiers[1].frontier().first().copied();
-            let data_frontier = frontiers[0].frontier().first().copied();
-            let mut output = output.activate();
-            if let Some(cap) = restore.take() {
-                let mut restored: Vec<_> = latest
-                    .iter()
-                    .flat_map(|(k, upserts)| {
-                        upserts
-                            .iter()
-                            .map(move |(t, v)| ((k.clone(), v.clone()), *t))
-                    })
-                    .collect();
-                output.session(&cap).give_container(&mut restored);
-            }
-            input.for_each(|cap, data| {
-                let time = *cap.least().expect("a message under a capability");
-                if let Some(batch) = barrier.accept(time, data.clone(), control_frontier) {
-                    fold(&mut latest, batch);
-                }
-                output.session(&cap).give_container(data);
-            });
-            for step in barrier.steps(data_frontier, control_frontier) {
-                match step {
-                    Step::Data(batches) => batches.into_iter().for_each(|b| fold(&mut latest, b)),
-                    Step::Snapshot(c) => {
-                        compact(&mut latest, c);
-                        let entries = latest.iter().map(|(k, upserts)| {
-                            (
-                                k.clone(),
-                                upserts
-                                    .iter()
-                                    .map(|(t, v)| (*t, v.clone()))
-                                    .collect::<Vec<_>>(),
-                            )
-                        });
-                        snapshots.write(c, by_key_group(entries), Vec::new());
-                    }
-                }
-            }
-        }
-    });
-    stream
+    checkpoint::boundary::<Latest<K, V>, _>(upserts.clone(), route, "upsert").unwrap_or(upserts)
 }
 
 #[cfg(test)]
