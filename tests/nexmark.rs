@@ -571,6 +571,7 @@ fn relational_views_match_the_oracle() {
         ("q4", q4(&events)),
         ("q6", q6_view(&events)),
         ("q9", q9(&events)),
+        ("q18", q18(&self::bids(&events))),
     ];
     check_with(&["--engine", "relational"], queries.clone());
     let dir = tempfile::tempdir().unwrap();

@@ -331,16 +331,16 @@ fn changelog_rows(dir: &Path) -> Vec<String> {
     rows
 }
 
-/// A continuous (differential) view under random SIGKILLs of two
-/// supervised processes: its changelog — every `+`/`-` change of q4's
-/// averages and q9's winners — equals the failure-free run's, change for
-/// change (nothing lost, nothing repeated), and the restored arrangements
-/// give the same final view.
+/// Continuous (differential) views under SIGKILLs of two supervised
+/// processes: q4's changelog — every `+`/`-` change of its averages —
+/// equals the failure-free run's, change for change (nothing lost, nothing
+/// repeated); q9's restored arrangements (collection boundaries) and q18's
+/// (an upsert boundary) give the same final views.
 #[test]
 fn supervised_relational_views_are_exactly_once_across_kills() {
     let mut rng = Rng::new();
     let dir = tempfile::tempdir().unwrap();
-    for (query, sorted) in [("q4", false), ("q9", true)] {
+    for (query, sorted) in [("q4", false), ("q9", true), ("q18", true)] {
         let args = [
             "--query",
             query,

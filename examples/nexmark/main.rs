@@ -84,7 +84,7 @@ enum Query {
 enum Engine {
     /// Windows, joins and process functions on timely streams.
     Streaming,
-    /// Continuous queries on differential arrangements (q3, q4, q6, q9).
+    /// Continuous queries on differential arrangements (q3, q4, q6, q9, q18).
     Relational,
 }
 
@@ -121,7 +121,7 @@ struct Job {
     /// (worker 0; printed as `latency_ms p50=.. p99=..` on standard error).
     #[arg(long)]
     latency: bool,
-    /// How to compute the query: `relational` maintains q3, q4, q6 or q9
+    /// How to compute the query: `relational` maintains q3, q4, q6, q9 or q18
     /// as a view on differential arrangements and writes its changelog
     /// (`row...,diff`), or with --sorted its final view.
     #[arg(long, value_enum, default_value_t = Engine::Streaming)]
@@ -137,10 +137,13 @@ fn main() -> anyhow::Result<()> {
         Output::parse(output, job.sorted).map_err(anyhow::Error::msg)?;
     }
     if job.engine == Engine::Relational
-        && !matches!(job.query, Query::Q3 | Query::Q4 | Query::Q6 | Query::Q9)
+        && !matches!(
+            job.query,
+            Query::Q3 | Query::Q4 | Query::Q6 | Query::Q9 | Query::Q18
+        )
     {
         anyhow::bail!(
-            "--engine relational runs q3, q4, q6 and q9, not {:?}",
+            "--engine relational runs q3, q4, q6, q9 and q18, not {:?}",
             job.query
         );
     }
@@ -217,7 +220,7 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
-/// q3, q4, q6 or q9 on differential arrangements: the changelog, or with
+/// q3, q4, q6, q9 or q18 on differential arrangements: the changelog, or with
 /// `--sorted` the final view.
 fn relational_query(job: &Job, events: EventStream<'_, Event>, ctx: &Context) {
     use tidewater::operators::relational::{Data, ToChangelog};
@@ -248,6 +251,9 @@ fn relational_query(job: &Job, events: EventStream<'_, Event>, ctx: &Context) {
         Event::Bid(b) => Some((bid_tuple(&b), time)),
         _ => None,
     });
+    if let Query::Q18 = job.query {
+        return write(job, relational::q18(bids), ctx);
+    }
     let winners = relational::q9(auctions, bids);
     match job.query {
         Query::Q4 => write(job, relational::q4(winners), ctx),

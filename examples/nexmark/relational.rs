@@ -3,6 +3,10 @@
 //! retractions, written as their changelog (`row...,diff`) or, with
 //! `--sorted`, as the final view (the rows of the streaming versions).
 //!
+//! - q18: each bidder's last bid on each auction, as an upsert table
+//!   keyed by (bidder, auction): a later bid replaces the earlier one; at
+//!   one time the higher price wins (the upsert tie rule), as in the
+//!   streaming q18.
 //! - q3: local sellers' category-10 auctions, a filter on each side and
 //!   an inner join of persons and auctions on the seller.
 //! - q9: each closed auction with its winning bid. An auction enters the
@@ -23,7 +27,9 @@
 
 use std::cmp::Reverse;
 
-use tidewater::operators::relational::{Collection, GroupBy, Joins, Table, ToCollection, TopN};
+use tidewater::operators::relational::{
+    Collection, GroupBy, Joins, Table, ToCollection, TopN, UpsertStream,
+};
 use tidewater::operators::EventStream;
 use tidewater::prelude::{Map, Person};
 
@@ -70,8 +76,9 @@ pub fn q9<'s>(
         .to_collection()
         .map(|(auction, bidder, price, time)| (auction, (price, time, bidder)));
     Table::new(closed)
-        .join_map(&Table::new(bids), |id, a, b| (*id, (*a, *b)))
-        .filter(|(_, (a, (_, time, _)))| a.5 <= *time && *time <= a.6)
+        .join_flat_map(&Table::new(bids), |id, a, b| {
+            (a.5 <= b.1 && b.1 <= a.6).then_some((*id, (*a, *b)))
+        })
         .top_n_by(1, |(_, (price, time, bidder))| {
             (Reverse(*price), *time, *bidder)
         })
@@ -94,4 +101,13 @@ pub fn q6(winners: Collection<'_, Row>) -> Collection<'_, (u64, u64)> {
         .map(|(seller, (_, _, price))| (seller, price))
         .avg_by_key(|price| *price as i64)
         .map(|(seller, avg)| (seller, (avg.sum / avg.count) as u64))
+}
+
+/// q18's rows: `(auction, bidder, price, date_time)` of each bidder's last
+/// bid on each auction.
+pub fn q18(bids: EventStream<'_, BidTuple>) -> Collection<'_, BidTuple> {
+    bids.map(|((auction, bidder, price, time), t)| (((bidder, auction), Some((price, time))), t))
+        .upsert_table()
+        .to_collection()
+        .map(|((bidder, auction), (price, time))| (auction, bidder, price, time))
 }

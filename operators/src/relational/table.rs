@@ -101,11 +101,25 @@ impl<'scope, K: Data, V: Data> Table<'scope, K, V> {
         D: Data,
         L: FnMut(&K, &V, &W) -> D + 'static,
     {
+        self.join_flat_map(other, move |k, v, w| Some(logic(k, v, w)))
+    }
+
+    /// The inner equi-join with `other`, each matching pair mapped by
+    /// `logic` to any number of rows: filters on the pair (a join with a
+    /// non-equi condition) cost nothing for the pairs they drop.
+    pub fn join_flat_map<W, I, L>(
+        &self,
+        other: &Table<'scope, K, W>,
+        logic: L,
+    ) -> Collection<'scope, I::Item>
+    where
+        W: Data,
+        I: IntoIterator<Item: Data>,
+        L: FnMut(&K, &V, &W) -> I + 'static,
+    {
         self.arranged
             .clone()
-            .join_core(other.arranged.clone(), move |k: &K, v: &V, w: &W| {
-                Some(logic(k, v, w))
-            })
+            .join_core(other.arranged.clone(), logic)
     }
 
     /// A reduction per key: `logic` sees a key's values in order, with their

@@ -16,7 +16,6 @@ use std::collections::{BTreeMap, HashMap};
 
 use differential_dataflow::operators::arrange::upsert::arrange_from_upsert;
 use differential_dataflow::trace::implementations::ValBuilder;
-use differential_dataflow::Hashable;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::vec::Map;
 
@@ -24,6 +23,7 @@ use super::checkpoint::{self, BoundaryState};
 use super::table::Spine;
 use super::{Data, Table};
 use crate::checkpoint::{by_key_group, Snapshots};
+use crate::keyed::worker_for_key;
 use crate::{EventStream, EventTime};
 
 /// Upsert streams as tables.
@@ -124,13 +124,16 @@ impl<K: Data, V: Data> BoundaryState for Latest<K, V> {
     }
 }
 
-/// The upsert boundary, with checkpoints: routes upserts by key (so that
-/// each key's latest value is known on one worker) and snapshots and
-/// restores them (see the module docs).
+/// The upsert boundary, with checkpoints: routes upserts by key group, so
+/// that each key's upserts — before and after a restore, which hands each
+/// worker the key groups it owns — meet in one worker's state, and
+/// snapshots and restores them (see the module docs).
 fn boundary<'scope, K: Data, V: Data>(
     upserts: EventStream<'scope, (K, Option<V>)>,
 ) -> EventStream<'scope, (K, Option<V>)> {
-    let route = Exchange::new(|((k, _), _): &((K, Option<V>), EventTime)| k.hashed());
+    let peers = upserts.scope().peers();
+    let route =
+        Exchange::new(move |((k, _), _): &((K, Option<V>), EventTime)| worker_for_key(k, peers));
     checkpoint::boundary::<Latest<K, V>, _>(upserts.clone(), route, "upsert").unwrap_or(upserts)
 }
 
