@@ -16,6 +16,9 @@ use tidewater_operators::EventTime;
 use crate::source::{Batch, SourceReader};
 use crate::DeadLetter;
 
+/// The read buffer of one file: lines within it are decoded in place.
+const BUFFER: usize = 1 << 20;
+
 struct OpenFile {
     path: String,
     reader: BufReader<File>,
@@ -92,7 +95,7 @@ where
 fn open(path: &Path, owned: Vec<Option<usize>>) -> std::io::Result<OpenFile> {
     Ok(OpenFile {
         path: path.display().to_string(),
-        reader: BufReader::with_capacity(1 << 20, File::open(path)?),
+        reader: BufReader::with_capacity(BUFFER, File::open(path)?),
         offset: 0,
         line_no: 0,
         skip_until: vec![0; owned.len()],
@@ -180,17 +183,26 @@ where
             if file.done {
                 break;
             }
-            self.line.clear();
-            let read = file.reader.read_until(b'\n', &mut self.line);
-            match read {
-                Ok(0) => {
+            // A line wholly in the reader's buffer is decoded in place; one
+            // that crosses the buffer's end is copied together.
+            let read = match file.reader.fill_buf() {
+                Ok(buffer) => match memchr::memchr(b'\n', buffer) {
+                    Some(end) => Ok(Line::InBuffer(end + 1)),
+                    None => {
+                        self.line.clear();
+                        file.reader
+                            .read_until(b'\n', &mut self.line)
+                            .map(Line::Copied)
+                    }
+                },
+                Err(e) => Err(e),
+            };
+            let length = match read {
+                Ok(Line::InBuffer(n) | Line::Copied(n)) if n > 0 => n,
+                Ok(_) => {
                     file.done = true;
                     batch.finished.extend(file.owned.iter().flatten());
                     break;
-                }
-                Ok(n) => {
-                    file.offset += n as u64;
-                    file.line_no += 1;
                 }
                 Err(e) => {
                     batch.dead_letters.push(DeadLetter {
@@ -203,38 +215,135 @@ where
                     batch.finished.extend(file.owned.iter().flatten());
                     break;
                 }
-            }
-            let slot = ((file.line_no - 1) % file.owned.len() as u64) as usize;
-            let Some(partition) = file.owned[slot] else {
-                continue;
             };
-            if file.line_no <= file.skip_until[slot] {
-                continue;
+            file.offset += length as u64;
+            file.line_no += 1;
+            let in_buffer = matches!(read, Ok(Line::InBuffer(_)));
+            let slot = ((file.line_no - 1) % file.owned.len() as u64) as usize;
+            let ours = file.owned[slot].filter(|_| file.line_no > file.skip_until[slot]);
+            if let Some(partition) = ours {
+                let bytes = match in_buffer {
+                    true => &file.reader.buffer()[..length],
+                    false => &self.line[..],
+                };
+                decode_line(
+                    bytes,
+                    (&file.path, file.line_no, partition),
+                    &mut self.decode,
+                    &self.event_time,
+                    batch,
+                );
             }
-            let mut bytes = &self.line[..];
-            while let [rest @ .., b'\n' | b'\r'] = bytes {
-                bytes = rest;
-            }
-            if bytes.is_empty() {
-                continue;
-            }
-            let decoded = std::str::from_utf8(bytes)
-                .map_err(|e| format!("invalid UTF-8: {e}"))
-                .and_then(|line| (self.decode)(line));
-            match decoded {
-                Ok(record) => {
-                    let time = (self.event_time)(&record);
-                    batch.records.push((partition, record, time));
-                }
-                Err(error) => batch.dead_letters.push(DeadLetter {
-                    source: file.path.clone(),
-                    position: file.line_no,
-                    error,
-                    raw: String::from_utf8_lossy(bytes).into_owned(),
-                }),
+            if in_buffer {
+                file.reader.consume(length);
             }
         }
         self.current = (self.current + 1) % n;
         self.files.iter().any(|f| !f.done)
+    }
+}
+
+/// How the next line was read: its length, in the reader's buffer or copied
+/// into the reader's line (0: the end of the file).
+enum Line {
+    InBuffer(usize),
+    Copied(usize),
+}
+
+/// Decodes one line (with its line end) of partition `partition`, read at
+/// line `line_no` of `path`, into `batch`: a record, or a dead letter.
+fn decode_line<T, D, F>(
+    line: &[u8],
+    (path, line_no, partition): (&str, u64, usize),
+    decode: &mut D,
+    event_time: &F,
+    batch: &mut Batch<T>,
+) where
+    D: FnMut(&str) -> Result<T, String>,
+    F: Fn(&T) -> EventTime,
+{
+    let mut bytes = line;
+    while let [rest @ .., b'\n' | b'\r'] = bytes {
+        bytes = rest;
+    }
+    if bytes.is_empty() {
+        return;
+    }
+    let decoded = std::str::from_utf8(bytes)
+        .map_err(|e| format!("invalid UTF-8: {e}"))
+        .and_then(&mut *decode);
+    match decoded {
+        Ok(record) => {
+            let time = event_time(&record);
+            batch.records.push((partition, record, time));
+        }
+        Err(error) => batch.dead_letters.push(DeadLetter {
+            source: path.to_string(),
+            position: line_no,
+            error,
+            raw: String::from_utf8_lossy(bytes).into_owned(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every line of a file over three buffers long, some crossing a
+    /// buffer's end, CRLF line ends, a malformed line and a last line
+    /// without a newline, read by two workers of two partitions each.
+    #[test]
+    fn reads_every_line_across_buffer_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lines.csv");
+        let mut text = String::new();
+        let mut expected = Vec::new();
+        for i in 0..80_000u64 {
+            let line = format!("{i},{}", "x".repeat((i % 97) as usize));
+            match i {
+                777 => text.push_str("not a number\n"),
+                _ if i % 5 == 0 => text.push_str(&format!("{line}\r\n")),
+                _ => text.push_str(&format!("{line}\n")),
+            }
+            if i != 777 {
+                expected.push((i, line.split(',').nth(1).unwrap().to_string()));
+            }
+        }
+        text.pop();
+        assert!(text.len() > 3 * BUFFER);
+        std::fs::write(&path, &text).unwrap();
+        let mut got = Vec::new();
+        let mut dead = Vec::new();
+        for index in 0..2 {
+            let decode = |line: &str| -> Result<(u64, String), String> {
+                let (a, b) = line.split_once(',').ok_or("no comma")?;
+                Ok((a.parse().map_err(|_| "not a number")?, b.to_string()))
+            };
+            let mut reader = FileReader::open(
+                std::slice::from_ref(&path),
+                2,
+                index,
+                2,
+                decode,
+                |r: &(u64, String)| r.0,
+            )
+            .unwrap();
+            let mut batch = Batch::default();
+            while reader.read(1000, &mut batch) {}
+            assert_eq!(batch.finished.len(), 1);
+            got.extend(batch.records.into_iter().map(|(_, r, t)| {
+                assert_eq!(t, r.0);
+                r
+            }));
+            dead.extend(batch.dead_letters);
+        }
+        got.sort();
+        assert_eq!(got, expected);
+        assert_eq!(dead.len(), 1);
+        assert_eq!(
+            (dead[0].position, dead[0].raw.as_str()),
+            (778, "not a number")
+        );
     }
 }

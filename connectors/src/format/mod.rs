@@ -4,6 +4,7 @@
 
 mod avro;
 pub mod bytes;
+mod csv_fields;
 mod csv_row;
 
 use serde::de::DeserializeOwned;

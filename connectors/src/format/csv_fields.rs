@@ -1,0 +1,333 @@
+//! The fast path of CSV decoding: a serde deserializer straight over the
+//! fields of one unquoted line, parsing each field in place (no
+//! `StringRecord`, no copy of the line).
+//!
+//! It handles what rows are made of: a struct, tuple or sequence of
+//! scalar fields (integers, floats, `bool`, `char`, strings, `Option`s where
+//! an empty field is `None`, unit enum variants by name, ignored fields).
+//! Anything else, a quote anywhere in the line, or any error makes it answer
+//! [`Fallback`], and [`super::CsvDecoder`] decodes the line again through the
+//! `csv` crate, so values and error messages are the `csv` crate's whenever
+//! this path does not succeed. Where it succeeds it yields the same value:
+//! `tests::agrees_with_the_csv_crate` checks that on random lines.
+
+use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
+
+/// This line needs the general decoder.
+#[derive(Debug)]
+pub struct Fallback;
+
+impl std::fmt::Display for Fallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not decodable on the fast path")
+    }
+}
+
+impl std::error::Error for Fallback {}
+
+impl de::Error for Fallback {
+    fn custom<M: std::fmt::Display>(_: M) -> Self {
+        Fallback
+    }
+}
+
+/// Deserializes a whole line as a row.
+pub struct Row<'a> {
+    /// The fields not yet consumed; `None` once the last one is.
+    rest: Option<&'a str>,
+}
+
+impl<'a> Row<'a> {
+    /// A row over `line` (without its newline).
+    pub fn new(line: &'a str) -> Self {
+        Row { rest: Some(line) }
+    }
+
+    /// Consumes the next field; the caller has checked that there is one.
+    fn next_field(&mut self) -> Result<&'a str, Fallback> {
+        let rest = self.rest.ok_or(Fallback)?;
+        let bytes = rest.as_bytes();
+        match bytes.iter().position(|&b| b == b',' || b == b'"') {
+            Some(i) if bytes[i] == b'"' => Err(Fallback),
+            Some(i) => {
+                self.rest = Some(&rest[i + 1..]);
+                Ok(&rest[..i])
+            }
+            None => {
+                self.rest = None;
+                Ok(rest)
+            }
+        }
+    }
+
+    /// Consumes the next field as a decimal integer (an optional sign, then
+    /// digits), parsing while it scans for the comma; returns the magnitude
+    /// and whether it was negative.
+    fn next_integer(&mut self) -> Result<(u64, bool), Fallback> {
+        let rest = self.rest.ok_or(Fallback)?;
+        let bytes = rest.as_bytes();
+        let negative = bytes.first() == Some(&b'-');
+        let start = usize::from(negative || bytes.first() == Some(&b'+'));
+        // Eight digits at a time while there are, then one at a time; wraps
+        // only past 19 digits, which are parsed again below.
+        let mut end = start;
+        let mut n: u64 = 0;
+        while let Some(chunk) = bytes.get(end..end + 8) {
+            let chunk = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+            if !eight_digits(chunk) {
+                break;
+            }
+            n = n.wrapping_mul(100_000_000).wrapping_add(parse_eight(chunk));
+            end += 8;
+        }
+        while let Some(&b) = bytes.get(end) {
+            let digit = b.wrapping_sub(b'0');
+            if digit > 9 {
+                break;
+            }
+            n = n.wrapping_mul(10).wrapping_add(u64::from(digit));
+            end += 1;
+        }
+        match bytes.get(end) {
+            None => self.rest = None,
+            Some(b',') => self.rest = Some(&rest[end + 1..]),
+            Some(_) => return Err(Fallback),
+        }
+        match end - start {
+            0 => Err(Fallback),
+            1..=19 => Ok((n, negative)),
+            _ => Ok((rest[start..end].parse().map_err(|_| Fallback)?, negative)),
+        }
+    }
+
+    /// Whether the next field is empty (the caller has checked there is one).
+    fn next_is_empty(&self) -> bool {
+        self.rest
+            .is_some_and(|r| r.is_empty() || r.starts_with(','))
+    }
+}
+
+/// Whether the eight bytes of `chunk` (little-endian) are all ASCII digits
+/// (D. Lemire, "Fast float parsing", simdjson).
+fn eight_digits(chunk: u64) -> bool {
+    (chunk.wrapping_add(0x4646_4646_4646_4646) | chunk.wrapping_sub(0x3030_3030_3030_3030))
+        & 0x8080_8080_8080_8080
+        == 0
+}
+
+/// The value of eight ASCII digits, the first in the lowest byte.
+fn parse_eight(chunk: u64) -> u64 {
+    const MASK: u64 = 0x0000_00FF_0000_00FF;
+    const MUL1: u64 = 100 + (1_000_000 << 32);
+    const MUL2: u64 = 1 + (10_000 << 32);
+    let v = chunk.wrapping_sub(0x3030_3030_3030_3030);
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    ((v & MASK).wrapping_mul(MUL1)).wrapping_add(((v >> 16) & MASK).wrapping_mul(MUL2)) >> 32
+        & 0xFFFF_FFFF
+}
+
+macro_rules! unsupported {
+    ($($method:ident)*) => {
+        $(fn $method<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Fallback> {
+            Err(Fallback)
+        })*
+    };
+}
+
+impl<'de, 'a> de::Deserializer<'de> for &mut Row<'a> {
+    type Error = Fallback;
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Fallback> {
+        visitor.visit_seq(self)
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Fallback> {
+        visitor.visit_seq(self)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Fallback> {
+        visitor.visit_seq(self)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Fallback> {
+        visitor.visit_seq(self)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Fallback> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Fallback> {
+        Err(Fallback)
+    }
+
+    fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Fallback> {
+        Err(Fallback)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct map identifier ignored_any
+    }
+}
+
+impl<'de, 'a> de::SeqAccess<'de> for Row<'a> {
+    type Error = Fallback;
+
+    fn next_element_seed<S: DeserializeSeed<'de>>(
+        &mut self,
+        seed: S,
+    ) -> Result<Option<S::Value>, Fallback> {
+        if self.rest.is_none() {
+            return Ok(None);
+        }
+        seed.deserialize(Field(self)).map(Some)
+    }
+}
+
+/// The next field of a row.
+struct Field<'r, 'a>(&'r mut Row<'a>);
+
+impl Field<'_, '_> {
+    fn parse<T: std::str::FromStr>(&mut self) -> Result<T, Fallback> {
+        self.0.next_field()?.parse().map_err(|_| Fallback)
+    }
+
+    fn unsigned<T: TryFrom<u64>>(&mut self) -> Result<T, Fallback> {
+        match self.0.next_integer()? {
+            (n, false) => T::try_from(n).map_err(|_| Fallback),
+            (_, true) => Err(Fallback),
+        }
+    }
+
+    fn signed<T: TryFrom<i64>>(&mut self) -> Result<T, Fallback> {
+        let (n, negative) = self.0.next_integer()?;
+        let n = i64::try_from(n).map_err(|_| Fallback)?;
+        T::try_from(if negative { -n } else { n }).map_err(|_| Fallback)
+    }
+}
+
+macro_rules! parsed {
+    ($($method:ident => $visit:ident by $how:ident),*) => {
+        $(fn $method<V: Visitor<'de>>(mut self, visitor: V) -> Result<V::Value, Fallback> {
+            visitor.$visit(self.$how()?)
+        })*
+    };
+}
+
+impl<'de> de::Deserializer<'de> for Field<'_, '_> {
+    type Error = Fallback;
+
+    parsed! {
+        deserialize_bool => visit_bool by parse,
+        deserialize_i8 => visit_i8 by signed, deserialize_i16 => visit_i16 by signed,
+        deserialize_i32 => visit_i32 by signed, deserialize_i64 => visit_i64 by signed,
+        deserialize_i128 => visit_i128 by parse,
+        deserialize_u8 => visit_u8 by unsigned, deserialize_u16 => visit_u16 by unsigned,
+        deserialize_u32 => visit_u32 by unsigned, deserialize_u64 => visit_u64 by unsigned,
+        deserialize_u128 => visit_u128 by parse,
+        deserialize_f32 => visit_f32 by parse, deserialize_f64 => visit_f64 by parse,
+        deserialize_char => visit_char by parse
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Fallback> {
+        visitor.visit_str(self.0.next_field()?)
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Fallback> {
+        visitor.visit_str(self.0.next_field()?)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Fallback> {
+        if self.0.next_is_empty() {
+            self.0.next_field()?;
+            visitor.visit_none()
+        } else {
+            visitor.visit_some(self)
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Fallback> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Fallback> {
+        visitor.visit_enum(self.0.next_field()?.into_deserializer())
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Fallback> {
+        self.0.next_field()?;
+        visitor.visit_unit()
+    }
+
+    unsupported! {
+        deserialize_any deserialize_bytes deserialize_byte_buf deserialize_unit
+        deserialize_seq deserialize_map deserialize_identifier
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _visitor: V,
+    ) -> Result<V::Value, Fallback> {
+        Err(Fallback)
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        _visitor: V,
+    ) -> Result<V::Value, Fallback> {
+        Err(Fallback)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _len: usize,
+        _visitor: V,
+    ) -> Result<V::Value, Fallback> {
+        Err(Fallback)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Fallback> {
+        Err(Fallback)
+    }
+}
