@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# benches/peers.sh ENGINE QUERY FILE: one timed run of Tidewater (release bid_windows), Flink or Bytewax
-# (the runners in ../shared/peers, installed by their setup scripts into $VENVS, default /tmp/peers:
-#   ../shared/peers/setup-flink.sh /tmp/peers/flink-venv; ../shared/peers/setup-bytewax.sh /tmp/peers/bytewax-venv)
+# benches/peers.sh ENGINE QUERY FILE: one timed run of Tidewater (release bid_windows), Flink, Bytewax or
+# Pathway (the runners in ../shared/peers, installed by their setup scripts into $VENVS, default /tmp/peers:
+#   ../shared/peers/setup-flink.sh /tmp/peers/flink-venv; ../shared/peers/setup-bytewax.sh /tmp/peers/bytewax-venv;
+#   ../shared/peers/setup-pathway.sh /tmp/peers/pathway-venv)
 # on a bid CSV (`tidewater generate --events N --output FILE`).
 # Prints engine,query,bids,wall_s,process_cpu_s,machine_cpu_s,peak_rss_mib.
 set -u
@@ -16,7 +17,8 @@ case $engine in
   tidewater) cmd=("$root/target/release/examples/bid_windows" --query "$query" --input "$file" --output "$out/o" -w 1) ;;
   flink) cmd=("$venvs/flink-venv/bin/python" "$peers/flink_bids.py" --query "$query" --input "$file" --parallelism 1 --sink blackhole) ;;
   bytewax) cmd=("$venvs/bytewax-venv/bin/python" "$peers/bytewax_bids.py" --query "$query" --input "$file" --parallelism 1 --sink blackhole) ;;
-  *) echo "unknown engine $engine (tidewater, flink, bytewax)" >&2; exit 2 ;;
+  pathway) cmd=("$venvs/pathway-venv/bin/python" "$peers/pathway_bids.py" --query "$query" --input "$file" --parallelism 1 --sink blackhole) ;;
+  *) echo "unknown engine $engine (tidewater, flink, bytewax, pathway)" >&2; exit 2 ;;
 esac
 busy() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
 before=$(busy)

@@ -47,7 +47,7 @@ pub struct FileReader<D, F> {
 
 impl<T, D, F> FileReader<D, F>
 where
-    D: FnMut(&str) -> Result<T, String>,
+    D: FnMut(&[u8]) -> Result<T, String>,
     F: Fn(&T) -> EventTime,
 {
     /// Opens the files that hold partitions owned by worker `index` of `peers`.
@@ -108,7 +108,7 @@ fn open(path: &Path, owned: Vec<Option<usize>>) -> std::io::Result<OpenFile> {
 impl<T, D, F> SourceReader for FileReader<D, F>
 where
     T: 'static,
-    D: FnMut(&str) -> Result<T, String> + 'static,
+    D: FnMut(&[u8]) -> Result<T, String> + 'static,
     F: Fn(&T) -> EventTime + 'static,
 {
     type Item = T;
@@ -259,7 +259,7 @@ fn decode_line<T, D, F>(
     event_time: &F,
     batch: &mut Batch<T>,
 ) where
-    D: FnMut(&str) -> Result<T, String>,
+    D: FnMut(&[u8]) -> Result<T, String>,
     F: Fn(&T) -> EventTime,
 {
     let mut bytes = line;
@@ -269,10 +269,7 @@ fn decode_line<T, D, F>(
     if bytes.is_empty() {
         return;
     }
-    let decoded = std::str::from_utf8(bytes)
-        .map_err(|e| format!("invalid UTF-8: {e}"))
-        .and_then(&mut *decode);
-    match decoded {
+    match decode(bytes) {
         Ok(record) => {
             let time = event_time(&record);
             batch.records.push((partition, record, time));
@@ -316,7 +313,8 @@ mod tests {
         let mut got = Vec::new();
         let mut dead = Vec::new();
         for index in 0..2 {
-            let decode = |line: &str| -> Result<(u64, String), String> {
+            let decode = |line: &[u8]| -> Result<(u64, String), String> {
+                let line = std::str::from_utf8(line).map_err(|e| e.to_string())?;
                 let (a, b) = line.split_once(',').ok_or("no comma")?;
                 Ok((a.parse().map_err(|_| "not a number")?, b.to_string()))
             };

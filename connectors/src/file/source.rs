@@ -130,11 +130,11 @@ impl FileSource {
         let files = self.files()?;
         let format = self.format.unwrap_or_else(|| Format::from_path(&files[0]));
         let mut decoder = format.decoder::<T>();
-        self.build_with(
+        self.build_reader(
             scope,
             ctx,
             config,
-            move |line| decoder.decode(line),
+            move |line| decoder.decode_bytes(line),
             event_time,
         )
     }
@@ -145,12 +145,34 @@ impl FileSource {
         scope: Scope<'scope, EventTime>,
         ctx: &Context,
         config: SourceConfig,
-        decode: D,
+        mut decode: D,
         event_time: F,
     ) -> Result<SourceStreams<'scope, T>, FileSourceError>
     where
         T: 'static,
         D: FnMut(&str) -> Result<T, String> + 'static,
+        F: Fn(&T) -> EventTime + 'static,
+    {
+        let decode = move |line: &[u8]| {
+            std::str::from_utf8(line)
+                .map_err(|e| format!("invalid UTF-8: {e}"))
+                .and_then(&mut decode)
+        };
+        self.build_reader(scope, ctx, config, decode, event_time)
+    }
+
+    /// Builds the source with a decoder of line bytes.
+    fn build_reader<'scope, T, D, F>(
+        self,
+        scope: Scope<'scope, EventTime>,
+        ctx: &Context,
+        config: SourceConfig,
+        decode: D,
+        event_time: F,
+    ) -> Result<SourceStreams<'scope, T>, FileSourceError>
+    where
+        T: 'static,
+        D: FnMut(&[u8]) -> Result<T, String> + 'static,
         F: Fn(&T) -> EventTime + 'static,
     {
         let files = self.files()?;

@@ -1,6 +1,6 @@
 //! The fast path of CSV decoding: a serde deserializer straight over the
-//! fields of one unquoted line, parsing each field in place (no
-//! `StringRecord`, no copy of the line).
+//! bytes of one unquoted line, parsing each field in place (no
+//! `StringRecord`, no copy of the line, UTF-8 checked only in text fields).
 //!
 //! It handles what rows are made of: a struct, tuple or sequence of
 //! scalar fields (integers, floats, `bool`, `char`, strings, `Option`s where
@@ -31,22 +31,35 @@ impl de::Error for Fallback {
     }
 }
 
-/// Deserializes a whole line as a row.
+/// Deserializes a whole line as a row. The line is bytes, checked to be
+/// UTF-8 as it is read: text fields by `str::from_utf8`, numbers by being
+/// digits, ignored and unread fields by [`Row::rest_is_utf8`] and an inline
+/// ASCII test first.
 pub struct Row<'a> {
     /// The fields not yet consumed; `None` once the last one is.
-    rest: Option<&'a str>,
+    rest: Option<&'a [u8]>,
 }
 
 impl<'a> Row<'a> {
     /// A row over `line` (without its newline).
-    pub fn new(line: &'a str) -> Self {
+    pub fn new(line: &'a [u8]) -> Self {
         Row { rest: Some(line) }
     }
 
+    /// Whether the fields not consumed are UTF-8.
+    pub fn rest_is_utf8(&self) -> bool {
+        self.rest.is_none_or(is_utf8)
+    }
+
+    /// Consumes the next field as text.
+    fn next_text(&mut self) -> Result<&'a str, Fallback> {
+        std::str::from_utf8(self.next_field()?).map_err(|_| Fallback)
+    }
+
     /// Consumes the next field; the caller has checked that there is one.
-    fn next_field(&mut self) -> Result<&'a str, Fallback> {
+    fn next_field(&mut self) -> Result<&'a [u8], Fallback> {
         let rest = self.rest.ok_or(Fallback)?;
-        let bytes = rest.as_bytes();
+        let bytes = rest;
         match bytes.iter().position(|&b| b == b',' || b == b'"') {
             Some(i) if bytes[i] == b'"' => Err(Fallback),
             Some(i) => {
@@ -65,7 +78,7 @@ impl<'a> Row<'a> {
     /// and whether it was negative.
     fn next_integer(&mut self) -> Result<(u64, bool), Fallback> {
         let rest = self.rest.ok_or(Fallback)?;
-        let bytes = rest.as_bytes();
+        let bytes = rest;
         let negative = bytes.first() == Some(&b'-');
         let start = usize::from(negative || bytes.first() == Some(&b'+'));
         // Eight digits at a time while there are, then one at a time; wraps
@@ -96,14 +109,17 @@ impl<'a> Row<'a> {
         match end - start {
             0 => Err(Fallback),
             1..=19 => Ok((n, negative)),
-            _ => Ok((rest[start..end].parse().map_err(|_| Fallback)?, negative)),
+            _ => {
+                let digits = std::str::from_utf8(&rest[start..end]).map_err(|_| Fallback)?;
+                Ok((digits.parse().map_err(|_| Fallback)?, negative))
+            }
         }
     }
 
     /// Whether the next field is empty (the caller has checked there is one).
     fn next_is_empty(&self) -> bool {
         self.rest
-            .is_some_and(|r| r.is_empty() || r.starts_with(','))
+            .is_some_and(|r| r.is_empty() || r.starts_with(b","))
     }
 }
 
@@ -124,6 +140,11 @@ fn parse_eight(chunk: u64) -> u64 {
     let v = v.wrapping_mul(10).wrapping_add(v >> 8);
     ((v & MASK).wrapping_mul(MUL1)).wrapping_add(((v >> 16) & MASK).wrapping_mul(MUL2)) >> 32
         & 0xFFFF_FFFF
+}
+
+/// Whether `bytes` are UTF-8, testing for ASCII (inline, cheap) first.
+fn is_utf8(bytes: &[u8]) -> bool {
+    bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()
 }
 
 macro_rules! unsupported {
@@ -213,7 +234,7 @@ struct Field<'r, 'a>(&'r mut Row<'a>);
 
 impl Field<'_, '_> {
     fn parse<T: std::str::FromStr>(&mut self) -> Result<T, Fallback> {
-        self.0.next_field()?.parse().map_err(|_| Fallback)
+        self.0.next_text()?.parse().map_err(|_| Fallback)
     }
 
     fn unsigned<T: TryFrom<u64>>(&mut self) -> Result<T, Fallback> {
@@ -254,11 +275,11 @@ impl<'de> de::Deserializer<'de> for Field<'_, '_> {
     }
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Fallback> {
-        visitor.visit_str(self.0.next_field()?)
+        visitor.visit_str(self.0.next_text()?)
     }
 
     fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Fallback> {
-        visitor.visit_str(self.0.next_field()?)
+        visitor.visit_str(self.0.next_text()?)
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Fallback> {
@@ -284,11 +305,13 @@ impl<'de> de::Deserializer<'de> for Field<'_, '_> {
         _variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Fallback> {
-        visitor.visit_enum(self.0.next_field()?.into_deserializer())
+        visitor.visit_enum(self.0.next_text()?.into_deserializer())
     }
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Fallback> {
-        self.0.next_field()?;
+        if !is_utf8(self.0.next_field()?) {
+            return Err(Fallback);
+        }
         visitor.visit_unit()
     }
 

@@ -29,9 +29,18 @@ impl<T: DeserializeOwned> CsvDecoder<T> {
 
     /// Decodes one line (RFC 4180 quoting; no embedded newlines).
     pub fn decode(&mut self, line: &str) -> Result<T, String> {
-        match T::deserialize(&mut Row::new(line)) {
-            Ok(record) => Ok(record),
-            Err(_) => self.decode_general(line),
+        self.decode_bytes(line.as_bytes())
+    }
+
+    /// Decodes one line of bytes; a line that is not UTF-8 is an error.
+    pub fn decode_bytes(&mut self, line: &[u8]) -> Result<T, String> {
+        let mut row = Row::new(line);
+        match T::deserialize(&mut row) {
+            Ok(record) if row.rest_is_utf8() => Ok(record),
+            _ => {
+                let line = std::str::from_utf8(line).map_err(|e| format!("invalid UTF-8: {e}"))?;
+                self.decode_general(line)
+            }
         }
     }
 
@@ -140,7 +149,33 @@ mod tests {
         let mut decoder = CsvDecoder::<T>::new();
         let general = decoder.decode_general(line);
         assert_eq!(decoder.decode(line), general, "line {line:?}");
-        T::deserialize(&mut Row::new(line)).is_ok()
+        T::deserialize(&mut Row::new(line.as_bytes())).is_ok()
+    }
+
+    /// A line that is not UTF-8 is an error wherever the bad byte sits:
+    /// in a text field, an ignored field or a field the record does not read.
+    #[test]
+    fn rejects_lines_that_are_not_utf8() {
+        let mut decoder = CsvDecoder::<Bid>::new();
+        assert_eq!(
+            decoder.decode_bytes(b"7,x\xc3\xa9,Apple,n\xc3\xa9,\xc3\xa9"),
+            Ok(Bid {
+                auction: 7,
+                _channel: serde::de::IgnoredAny,
+                channel: Some(Channel::Apple),
+                name: "n\u{e9}".into()
+            })
+        );
+        for line in [
+            &b"7,\xff,Apple,name"[..],
+            b"7,x,Apple,n\xffme",
+            b"7,x,Apple,name,\xff",
+            b"\xff7,x,Apple,name",
+            b"7,x,Ap\xffple,name",
+        ] {
+            let err = decoder.decode_bytes(line).unwrap_err();
+            assert!(err.starts_with("invalid UTF-8"), "{line:?}: {err}");
+        }
     }
 
     /// Every line of up to four fields from a vocabulary of numbers, words,

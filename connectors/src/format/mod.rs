@@ -114,6 +114,15 @@ pub enum Decoder<T> {
 }
 
 impl<T: DeserializeOwned> Decoder<T> {
+    /// Decodes one line of bytes (without its newline); an error if it is
+    /// not UTF-8 where the record reads text.
+    pub fn decode_bytes(&mut self, line: &[u8]) -> Result<T, String> {
+        match self {
+            Decoder::Csv(csv) => csv.decode_bytes(line),
+            _ => self.decode(std::str::from_utf8(line).map_err(|e| format!("invalid UTF-8: {e}"))?),
+        }
+    }
+
     /// Decodes one line (without its newline).
     pub fn decode(&mut self, line: &str) -> Result<T, String> {
         match self {

@@ -100,8 +100,11 @@ impl<T: serde::de::DeserializeOwned> Payloads<T> {
         if self.bytes {
             return crate::format::bytes::decode(raw);
         }
-        let line = std::str::from_utf8(raw).map_err(|e| format!("invalid UTF-8: {e}"))?;
-        self.lines.decode(line.trim_end_matches(['\n', '\r']))
+        let mut line = raw;
+        while let [rest @ .., b'\n' | b'\r'] = line {
+            line = rest;
+        }
+        self.lines.decode_bytes(line)
     }
 }
 
