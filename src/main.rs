@@ -127,6 +127,9 @@ fn generate(args: &GenerateArgs) -> anyhow::Result<()> {
         events: Some(args.events),
         event_rate: args.event_rate,
         base_time: args.base_time,
+        // Bid rows do not carry the `extra` padding.
+        extra: matches!(args.what, What::Events),
+        channels: true,
     };
     let file = File::create(&args.output)
         .with_context(|| format!("cannot create {}", args.output.display()))?;

@@ -174,6 +174,10 @@ fn main() -> anyhow::Result<()> {
                     let generator = NexmarkSource {
                         events: Some(job.events),
                         event_rate: job.event_rate,
+                        // Only q10 and q14 read the events' `extra` padding,
+                        // only q16, q21 and q22 bids' channels.
+                        extra: matches!(job.query, Query::Q10 | Query::Q14),
+                        channels: matches!(job.query, Query::Q16 | Query::Q21 | Query::Q22),
                         ..NexmarkSource::default()
                     };
                     generator.build(scope, ctx, config).records
