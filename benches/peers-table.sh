@@ -11,17 +11,21 @@ here=$(cd "$(dirname "$0")" && pwd)
 small=$1; large=$2
 queries=${3:-window-count hot-items}
 engines=${4:-tidewater flink pathway bytewax}
-echo "| query | engine | small: bids / wall s / CPU s | large: bids / wall s / CPU s | marginal bids per CPU-s | peak RSS MiB (large) | vs Tidewater |"
+echo "| query | engine | small: bids / wall s / CPU s | large: bids / wall s / CPU s | marginal bids per CPU-s | peak RSS MiB (large) | Tidewater's marginal rate over this |"
 echo "|---|---|---|---|---|---|---|"
 for q in $queries; do
   ours=""
   for e in $engines; do
     a=$("$here/peers.sh" "$e" "$q" "$small"); b=$("$here/peers.sh" "$e" "$q" "$large")
-    case "$a$b" in *rc=0*rc=0*) ;; *) echo "| $q | $e | failed: $a / $b | | | | |"; continue ;; esac
-    IFS=, read -r _ _ n1 w1 _ c1 _ _ <<< "$a"; IFS=, read -r _ _ n2 w2 _ c2 r2 _ <<< "$b"
+    IFS=, read -r _ _ n1 w1 _ c1 _ rc1 <<< "$a"; IFS=, read -r _ _ n2 w2 _ c2 r2 rc2 <<< "$b"
+    if [ "$rc1" != rc=0 ] || [ "$rc2" != rc=0 ]; then
+      # rc=137 is a SIGKILL, usually the kernel's out-of-memory killer.
+      echo "| $q | $e | $n1 / $w1 / $c1 ($rc1) | $n2 / $w2 / $c2 ($rc2) | - | $r2 | - |"
+      continue
+    fi
     rate=$(echo "($n2 - $n1) / ($c2 - $c1)" | bc -l)
     [ -z "$ours" ] && ours=$rate
-    printf "| %s | %s | %s / %s / %s | %s / %s / %s | %.2f M | %s | %.1fx less |\n" \
+    printf "| %s | %s | %s / %s / %s | %s / %s / %s | %.2f M | %s | %.1fx |\n" \
       "$q" "$e" "$n1" "$w1" "$c1" "$n2" "$w2" "$c2" "$(echo "$rate / 1000000" | bc -l)" "$r2" \
       "$(echo "$ours / $rate" | bc -l)"
   done
