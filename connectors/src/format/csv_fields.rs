@@ -147,14 +147,6 @@ fn is_utf8(bytes: &[u8]) -> bool {
     bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()
 }
 
-macro_rules! unsupported {
-    ($($method:ident)*) => {
-        $(fn $method<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Fallback> {
-            Err(Fallback)
-        })*
-    };
-}
-
 impl<'de, 'a> de::Deserializer<'de> for &mut Row<'a> {
     type Error = Fallback;
 
@@ -196,22 +188,14 @@ impl<'de, 'a> de::Deserializer<'de> for &mut Row<'a> {
         visitor.visit_newtype_struct(self)
     }
 
-    fn deserialize_enum<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _variants: &'static [&'static str],
-        _visitor: V,
-    ) -> Result<V::Value, Fallback> {
-        Err(Fallback)
-    }
-
+    /// A row of one scalar, an enum or a map is the general decoder's.
     fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Fallback> {
         Err(Fallback)
     }
 
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf option unit unit_struct map identifier ignored_any
+        bytes byte_buf option unit unit_struct map enum identifier ignored_any
     }
 }
 
@@ -315,42 +299,12 @@ impl<'de> de::Deserializer<'de> for Field<'_, '_> {
         visitor.visit_unit()
     }
 
-    unsupported! {
-        deserialize_any deserialize_bytes deserialize_byte_buf deserialize_unit
-        deserialize_seq deserialize_map deserialize_identifier
-    }
-
-    fn deserialize_unit_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _visitor: V,
-    ) -> Result<V::Value, Fallback> {
+    /// Everything else (nested rows, bytes, maps) is the general decoder's.
+    fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Fallback> {
         Err(Fallback)
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(
-        self,
-        _len: usize,
-        _visitor: V,
-    ) -> Result<V::Value, Fallback> {
-        Err(Fallback)
-    }
-
-    fn deserialize_tuple_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _len: usize,
-        _visitor: V,
-    ) -> Result<V::Value, Fallback> {
-        Err(Fallback)
-    }
-
-    fn deserialize_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _fields: &'static [&'static str],
-        _visitor: V,
-    ) -> Result<V::Value, Fallback> {
-        Err(Fallback)
+    serde::forward_to_deserialize_any! {
+        bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier
     }
 }
