@@ -76,8 +76,10 @@ fn exactly_once_through_sigkills() {
     let launcher = supervise("bid_windows", |c| {
         filter_map_job(c, &broker, dir.path());
     });
-    // Kill a random process at moments when an open transaction holds rows
-    // (a read_uncommitted reader is ahead of a read_committed one).
+    // Kill at moments when an open transaction holds rows (a
+    // read_uncommitted reader is ahead of a read_committed one): first every
+    // process (so those rows surely belong to an aborted transaction), then a
+    // random one (whose transaction may or may not hold the rows seen).
     let (mut uncommitted, mut committed) = (
         Counter::new(&broker.address, "out", "read_uncommitted"),
         Counter::new(&broker.address, "out", "read_committed"),
@@ -96,7 +98,11 @@ fn exactly_once_through_sigkills() {
         let (u, c) = (uncommitted.count(), committed.count());
         let kids = children(launcher.id());
         if u > c && !kids.is_empty() {
-            sigkill(kids[rng.below(kids.len() as u64) as usize]);
+            if kills == 0 {
+                kids.iter().for_each(|&kid| sigkill(kid));
+            } else {
+                sigkill(kids[rng.below(kids.len() as u64) as usize]);
+            }
             kills += 1;
             aborted += u - c;
             std::thread::sleep(Duration::from_millis(500));

@@ -114,8 +114,8 @@ pub enum Decoder<T> {
 }
 
 impl<T: DeserializeOwned> Decoder<T> {
-    /// Decodes one line of bytes (without its newline); an error if it is
-    /// not UTF-8 where the record reads text.
+    /// Decodes one line of bytes (without its newline); a line that is not
+    /// UTF-8 is an error.
     pub fn decode_bytes(&mut self, line: &[u8]) -> Result<T, String> {
         match self {
             Decoder::Csv(csv) => csv.decode_bytes(line),
