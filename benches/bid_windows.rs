@@ -86,13 +86,9 @@ fn main() {
             );
             for (engine, m) in [("timely baseline", &base), ("tidewater", &ours)] {
                 println!(
-                    "| {query} | {workers} | {engine} | {:.2} | {:.2} | {:.2} M | {:.2} M | {:.0} | {} |",
-                    m.wall,
-                    m.cpu,
-                    bids as f64 / m.wall / 1e6,
-                    bids as f64 / m.cpu / 1e6,
-                    m.peak_rss_kib as f64 / 1024.0,
-                    if engine == "tidewater" { format!("{:.2}x", m.cpu / base.cpu) } else { "1.00x".into() },
+                    "| {query} | {workers} | {engine} | {} | {:.2}x |",
+                    m.cells(bids),
+                    m.cpu / base.cpu,
                 );
             }
         }

@@ -103,12 +103,8 @@ fn main() {
 
 fn row(query: &str, workers: usize, engine: &str, events: u64, m: &Measurement, ratio: f64) {
     println!(
-        "| {query} | {workers} | {engine} | {:.2} | {:.2} | {:.2} M | {:.2} M | {:.0} | {ratio:.2} |",
-        m.wall,
-        m.cpu,
-        events as f64 / m.wall / 1e6,
-        events as f64 / m.cpu / 1e6,
-        m.peak_rss_kib as f64 / 1024.0
+        "| {query} | {workers} | {engine} | {} | {ratio:.2} |",
+        m.cells(events)
     );
 }
 

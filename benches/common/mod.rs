@@ -16,6 +16,21 @@ pub struct Measurement {
     pub peak_rss_kib: i64,
 }
 
+impl Measurement {
+    /// `wall s | CPU s | events/s | events/CPU-s | peak RSS MiB` as Markdown
+    /// table cells, for a run over `events` events.
+    pub fn cells(&self, events: u64) -> String {
+        format!(
+            "{:.2} | {:.2} | {:.2} M | {:.2} M | {:.0}",
+            self.wall,
+            self.cpu,
+            events as f64 / self.wall / 1e6,
+            events as f64 / self.cpu / 1e6,
+            self.peak_rss_kib as f64 / 1024.0
+        )
+    }
+}
+
 /// Runs a command to completion, measuring wall time, CPU time and peak RSS.
 // The child is reaped by `wait4`, which std does not know about.
 #[allow(clippy::zombie_processes)]

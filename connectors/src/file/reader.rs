@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use tidewater_operators::checkpoint::part::{decode, encode};
 use tidewater_operators::EventTime;
 
+use crate::format::trim_line_end;
 use crate::source::{Batch, SourceReader};
 use crate::DeadLetter;
 
@@ -184,33 +185,31 @@ where
                 break;
             }
             // A line wholly in the reader's buffer is decoded in place; one
-            // that crosses the buffer's end is copied together.
+            // that crosses the buffer's end is copied together. Length 0:
+            // the end of the file.
             let read = match file.reader.fill_buf() {
                 Ok(buffer) => match memchr::memchr(b'\n', buffer) {
-                    Some(end) => Ok(Line::InBuffer(end + 1)),
+                    Some(end) => Ok((end + 1, true)),
                     None => {
                         self.line.clear();
                         file.reader
                             .read_until(b'\n', &mut self.line)
-                            .map(Line::Copied)
+                            .map(|n| (n, false))
                     }
                 },
                 Err(e) => Err(e),
             };
-            let length = match read {
-                Ok(Line::InBuffer(n) | Line::Copied(n)) if n > 0 => n,
-                Ok(_) => {
-                    file.done = true;
-                    batch.finished.extend(file.owned.iter().flatten());
-                    break;
-                }
-                Err(e) => {
-                    batch.dead_letters.push(DeadLetter {
-                        source: file.path.clone(),
-                        position: file.line_no + 1,
-                        error: format!("read error, rest of file skipped: {e}"),
-                        raw: String::new(),
-                    });
+            let (length, in_buffer) = match read {
+                Ok((n, in_buffer)) if n > 0 => (n, in_buffer),
+                end => {
+                    if let Err(e) = end {
+                        batch.dead_letters.push(DeadLetter {
+                            source: file.path.clone(),
+                            position: file.line_no + 1,
+                            error: format!("read error, rest of file skipped: {e}"),
+                            raw: String::new(),
+                        });
+                    }
                     file.done = true;
                     batch.finished.extend(file.owned.iter().flatten());
                     break;
@@ -218,7 +217,6 @@ where
             };
             file.offset += length as u64;
             file.line_no += 1;
-            let in_buffer = matches!(read, Ok(Line::InBuffer(_)));
             let slot = ((file.line_no - 1) % file.owned.len() as u64) as usize;
             let ours = file.owned[slot].filter(|_| file.line_no > file.skip_until[slot]);
             if let Some(partition) = ours {
@@ -243,13 +241,6 @@ where
     }
 }
 
-/// How the next line was read: its length, in the reader's buffer or copied
-/// into the reader's line (0: the end of the file).
-enum Line {
-    InBuffer(usize),
-    Copied(usize),
-}
-
 /// Decodes one line (with its line end) of partition `partition`, read at
 /// line `line_no` of `path`, into `batch`: a record, or a dead letter.
 fn decode_line<T, D, F>(
@@ -262,10 +253,7 @@ fn decode_line<T, D, F>(
     D: FnMut(&[u8]) -> Result<T, String>,
     F: Fn(&T) -> EventTime,
 {
-    let mut bytes = line;
-    while let [rest @ .., b'\n' | b'\r'] = bytes {
-        bytes = rest;
-    }
+    let bytes = trim_line_end(line);
     if bytes.is_empty() {
         return;
     }

@@ -59,9 +59,8 @@ impl<'a> Row<'a> {
     /// Consumes the next field; the caller has checked that there is one.
     fn next_field(&mut self) -> Result<&'a [u8], Fallback> {
         let rest = self.rest.ok_or(Fallback)?;
-        let bytes = rest;
-        match bytes.iter().position(|&b| b == b',' || b == b'"') {
-            Some(i) if bytes[i] == b'"' => Err(Fallback),
+        match rest.iter().position(|&b| b == b',' || b == b'"') {
+            Some(i) if rest[i] == b'"' => Err(Fallback),
             Some(i) => {
                 self.rest = Some(&rest[i + 1..]);
                 Ok(&rest[..i])
@@ -77,8 +76,7 @@ impl<'a> Row<'a> {
     /// digits), parsing while it scans for the comma; returns the magnitude
     /// and whether it was negative.
     fn next_integer(&mut self) -> Result<(u64, bool), Fallback> {
-        let rest = self.rest.ok_or(Fallback)?;
-        let bytes = rest;
+        let bytes = self.rest.ok_or(Fallback)?;
         let negative = bytes.first() == Some(&b'-');
         let start = usize::from(negative || bytes.first() == Some(&b'+'));
         // Eight digits at a time while there are, then one at a time; wraps
@@ -103,14 +101,14 @@ impl<'a> Row<'a> {
         }
         match bytes.get(end) {
             None => self.rest = None,
-            Some(b',') => self.rest = Some(&rest[end + 1..]),
+            Some(b',') => self.rest = Some(&bytes[end + 1..]),
             Some(_) => return Err(Fallback),
         }
         match end - start {
             0 => Err(Fallback),
             1..=19 => Ok((n, negative)),
             _ => {
-                let digits = std::str::from_utf8(&rest[start..end]).map_err(|_| Fallback)?;
+                let digits = std::str::from_utf8(&bytes[start..end]).map_err(|_| Fallback)?;
                 Ok((digits.parse().map_err(|_| Fallback)?, negative))
             }
         }

@@ -103,6 +103,15 @@ impl std::str::FromStr for Format {
     }
 }
 
+/// `line` without its trailing `\n` and `\r` bytes.
+pub fn trim_line_end(line: &[u8]) -> &[u8] {
+    let mut line = line;
+    while let [rest @ .., b'\n' | b'\r'] = line {
+        line = rest;
+    }
+    line
+}
+
 /// Decodes lines into records of type `T`.
 pub enum Decoder<T> {
     /// CSV fields into `T`'s fields, in order.

@@ -100,11 +100,7 @@ impl<T: serde::de::DeserializeOwned> Payloads<T> {
         if self.bytes {
             return crate::format::bytes::decode(raw);
         }
-        let mut line = raw;
-        while let [rest @ .., b'\n' | b'\r'] = line {
-            line = rest;
-        }
-        self.lines.decode_bytes(line)
+        self.lines.decode_bytes(crate::format::trim_line_end(raw))
     }
 }
 
