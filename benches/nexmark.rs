@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use tidewater_connectors::nexmark::{Event, NexmarkSource};
+use tidewater_connectors::nexmark::NexmarkSource;
 
 #[path = "common/mod.rs"]
 mod common;
@@ -294,13 +294,12 @@ fn baseline(events: u64, workers: usize) {
             channels: false,
             ..NexmarkSource::bounded(events)
         };
-        for (_, event) in source.events_for(index, peers) {
-            if let Event::Bid(b) = event {
-                input.send((b.auction as u64, b.date_time));
-            }
+        // Only the bids are made, as the driver's bid queries have them.
+        for (n, b) in source.bids_for(index, peers) {
+            input.send((b.auction as u64, b.date_time));
             sent += 1;
             if sent % 4096 == 0 {
-                let now = NexmarkSource::default().event_time(sent as u64 * peers as u64);
+                let now = NexmarkSource::default().event_time(n);
                 if now > *input.time() {
                     input.advance_to(now);
                 }

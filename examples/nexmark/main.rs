@@ -156,6 +156,35 @@ fn main() -> anyhow::Result<()> {
         let (job, side) = (job.clone(), side.clone());
         worker.dataflow(|scope| -> anyhow::Result<()> {
             let config = job.source.config();
+            let generator = NexmarkSource {
+                events: Some(job.events),
+                event_rate: job.event_rate,
+                // Only q10 and q14 read the events' `extra` padding,
+                // only q16, q21 and q22 bids' channels.
+                extra: matches!(job.query, Query::Q10 | Query::Q14),
+                channels: matches!(job.query, Query::Q16 | Query::Q21 | Query::Q22),
+                ..NexmarkSource::default()
+            };
+            // Queries of bids alone take them straight from the generator,
+            // projected as they are made (the persons and auctions are not
+            // made, and no whole event is built or moved).
+            if job.input.is_none() && job.engine == Engine::Streaming {
+                match reads(job.query) {
+                    Reads::BidTuples => {
+                        let bids = generator.build_bids(scope, ctx, config, |b| bid_tuple(&b));
+                        watch(&job, &bids.records);
+                        bid_queries(&job, bids.records, ctx);
+                        return Ok(());
+                    }
+                    Reads::Bids => {
+                        let bids = generator.build_bids(scope, ctx, config, |b| b);
+                        watch(&job, &bids.records);
+                        full_bid_queries(&job, bids.records, side, ctx);
+                        return Ok(());
+                    }
+                    Reads::Events => {}
+                }
+            }
             let events = match &job.input {
                 Some(input) if KafkaUri::is_kafka(input) => {
                     let uri: KafkaUri = input.parse().map_err(anyhow::Error::msg)?;
@@ -170,25 +199,9 @@ fn main() -> anyhow::Result<()> {
                         .build(scope, ctx, config, Event::timestamp)?
                         .records
                 }
-                None => {
-                    let generator = NexmarkSource {
-                        events: Some(job.events),
-                        event_rate: job.event_rate,
-                        // Only q10 and q14 read the events' `extra` padding,
-                        // only q16, q21 and q22 bids' channels.
-                        extra: matches!(job.query, Query::Q10 | Query::Q14),
-                        channels: matches!(job.query, Query::Q16 | Query::Q21 | Query::Q22),
-                        ..NexmarkSource::default()
-                    };
-                    generator.build(scope, ctx, config).records
-                }
+                None => generator.build(scope, ctx, config).records,
             };
-            // Every worker builds the same dataflow; worker 0 reports.
-            if job.latency {
-                let watch = std::rc::Rc::new(std::cell::RefCell::new(latency::Latency::default()));
-                latency::watch_watermark(&events, std::rc::Rc::clone(&watch));
-                WATCH.with(|w| *w.borrow_mut() = Some(watch));
-            }
+            watch(&job, &events);
             if job.engine == Engine::Relational {
                 relational_query(&job, events, ctx);
                 return Ok(());
@@ -211,13 +224,10 @@ fn main() -> anyhow::Result<()> {
                 Query::Q6 => emit(&job, q6::q6(q9::q9(auctions_and_bids(events))), ctx),
                 Query::Q9 => emit(&job, q9::q9(auctions_and_bids(events)), ctx),
                 Query::Q20 => emit(&job, q20::q20(auctions_and_bids(events)), ctx),
-                Query::Q10 => emit(&job, q10::q10(full_bids(events)), ctx),
-                Query::Q13 => emit(&job, q13::q13(full_bids(events), side), ctx),
-                Query::Q14 => emit(&job, q14::q14(full_bids(events)), ctx),
-                Query::Q16 => emit(&job, q16::q16(full_bids(events)), ctx),
-                Query::Q21 => emit(&job, q21::q21(full_bids(events)), ctx),
-                Query::Q22 => emit(&job, q22::q22(full_bids(events)), ctx),
-                _ => bid_queries(&job, events, ctx),
+                _ => match reads(job.query) {
+                    Reads::Bids => full_bid_queries(&job, full_bids(events), side, ctx),
+                    _ => bid_queries(&job, bid_tuples(events), ctx),
+                },
             }
             Ok(())
         })
@@ -295,12 +305,66 @@ fn full_bids(events: EventStream<'_, Event>) -> EventStream<'_, Bid> {
     })
 }
 
-/// The queries over bids as `(auction, bidder, price, date_time)`.
-fn bid_queries(job: &Job, events: EventStream<'_, Event>, ctx: &Context) {
-    let bids = events.flat_map(|(event, time)| match event {
+/// The bids among the events as `(auction, bidder, price, date_time)`.
+fn bid_tuples(events: EventStream<'_, Event>) -> EventStream<'_, BidTuple> {
+    events.flat_map(|(event, time)| match event {
         Event::Bid(b) => Some((bid_tuple(&b), time)),
         _ => None,
-    });
+    })
+}
+
+/// What a query reads of the events.
+enum Reads {
+    /// Bids as `(auction, bidder, price, date_time)`.
+    BidTuples,
+    /// Whole bids.
+    Bids,
+    /// Persons or auctions too.
+    Events,
+}
+
+fn reads(query: Query) -> Reads {
+    match query {
+        Query::Q0
+        | Query::Q1
+        | Query::Q2
+        | Query::Q5
+        | Query::Q7
+        | Query::Q11
+        | Query::Q12
+        | Query::Q15
+        | Query::Q17
+        | Query::Q18
+        | Query::Q19 => Reads::BidTuples,
+        Query::Q10 | Query::Q13 | Query::Q14 | Query::Q16 | Query::Q21 | Query::Q22 => Reads::Bids,
+        Query::Q3 | Query::Q4 | Query::Q6 | Query::Q8 | Query::Q9 | Query::Q20 => Reads::Events,
+    }
+}
+
+/// With `--latency`, watches the watermark of the query's input.
+fn watch<D: Clone + 'static>(job: &Job, input: &EventStream<'_, D>) {
+    if job.latency {
+        let watch = std::rc::Rc::new(std::cell::RefCell::new(latency::Latency::default()));
+        latency::watch_watermark(input, std::rc::Rc::clone(&watch));
+        WATCH.with(|w| *w.borrow_mut() = Some(watch));
+    }
+}
+
+/// The queries over whole bids.
+fn full_bid_queries(job: &Job, bids: EventStream<'_, Bid>, side: std::collections::HashMap<u64, String>, ctx: &Context) {
+    match job.query {
+        Query::Q10 => emit(job, q10::q10(bids), ctx),
+        Query::Q13 => emit(job, q13::q13(bids, side), ctx),
+        Query::Q14 => emit(job, q14::q14(bids), ctx),
+        Query::Q16 => emit(job, q16::q16(bids), ctx),
+        Query::Q21 => emit(job, q21::q21(bids), ctx),
+        Query::Q22 => emit(job, q22::q22(bids), ctx),
+        _ => unreachable!("{:?} reads more than bids", job.query),
+    }
+}
+
+/// The queries over bids as `(auction, bidder, price, date_time)`.
+fn bid_queries(job: &Job, bids: EventStream<'_, BidTuple>, ctx: &Context) {
     match job.query {
         Query::Q0 => emit(job, bids, ctx),
         Query::Q1 => emit(job, q1(bids), ctx),
@@ -313,20 +377,7 @@ fn bid_queries(job: &Job, events: EventStream<'_, Event>, ctx: &Context) {
         Query::Q17 => emit(job, q17::q17(bids), ctx),
         Query::Q18 => emit(job, q18::q18(bids), ctx),
         Query::Q19 => emit(job, q19::q19(bids), ctx),
-        Query::Q3
-        | Query::Q4
-        | Query::Q6
-        | Query::Q8
-        | Query::Q9
-        | Query::Q10
-        | Query::Q13
-        | Query::Q14
-        | Query::Q16
-        | Query::Q20
-        | Query::Q21
-        | Query::Q22 => {
-            unreachable!("handled above")
-        }
+        _ => unreachable!("{:?} reads more than bid tuples", job.query),
     }
 }
 

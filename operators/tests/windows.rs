@@ -1,7 +1,8 @@
 //! Window operators against a brute-force oracle: random keys, times,
 //! out-of-orderness within and beyond the watermark bound (late records are
 //! re-timed to the watermark, as the source's `retime` policy does), window
-//! parameters, allowed lateness, count triggers, and 1, 2 and 4 workers.
+//! parameters, allowed lateness, count triggers, pre-aggregation before the
+//! exchange, and 1, 2 and 4 workers.
 //! The consolidated updates must equal the oracle's results exactly.
 
 use std::collections::BTreeMap;
@@ -39,6 +40,8 @@ struct Case {
     count_trigger: Option<u64>,
     /// Early firing every 1 ms of processing time.
     every: bool,
+    /// Fold records into partials before the exchange.
+    pre_aggregate: bool,
 }
 
 type Results = BTreeMap<(Window, u32, u64), i64>;
@@ -180,6 +183,9 @@ fn run(case: Case, arrivals: Vec<(Rec, u64)>, workers: usize) -> (Results, Vec<R
                     if case.every {
                         w = w.trigger_every(std::time::Duration::from_millis(1));
                     }
+                    if case.pre_aggregate {
+                        w = w.pre_aggregate();
+                    }
                     match case.agg {
                         Agg::Count => w.aggregate(Count),
                         Agg::Sum => w.aggregate(sum),
@@ -270,9 +276,10 @@ proptest! {
         count_trigger in prop::option::of(1u64..4),
         every in any::<bool>(),
         agg in agg(),
+        pre_aggregate in any::<bool>(),
     ) {
         let spec = if sliding { Spec::Sliding(size * 200, slide * 200) } else { Spec::Tumbling(size * 200) };
-        let case = Case { spec, agg, lateness, count_trigger, every };
+        let case = Case { spec, agg, lateness, count_trigger, every, pre_aggregate };
         let arrivals = stream_times(&records, bound);
         let want = oracle(case, &arrivals);
         for workers in [1, 2, 4] {
@@ -286,8 +293,10 @@ proptest! {
         gap in 1u64..2_000,
         count_trigger in prop::option::of(1u64..4),
         agg in agg(),
+        pre_aggregate in any::<bool>(),
     ) {
-        let case = Case { spec: Spec::Session(gap), agg, lateness: 0, count_trigger, every: false };
+        // (sessions ignore pre-aggregation: their results must not change)
+        let case = Case { spec: Spec::Session(gap), agg, lateness: 0, count_trigger, every: false, pre_aggregate };
         // bound beyond the jitter: nothing is late
         let arrivals = stream_times(&records, 1_000);
         prop_assert!(arrivals.iter().all(|((_, t, _), s)| t == s));

@@ -71,11 +71,22 @@ impl EventMaker {
         let round = n % self.denominator;
         if round < self.cfg.person_proportion {
             Event::Person(self.person(id, time))
-        } else if round < self.cfg.person_proportion + self.cfg.auction_proportion {
+        } else if !self.is_bid(n) {
             Event::Auction(self.auction(n, id, time))
         } else {
             Event::Bid(self.bid(id, time))
         }
+    }
+
+    /// Whether event number `n` is a bid.
+    pub fn is_bid(&self, n: usize) -> bool {
+        n % self.denominator >= self.cfg.person_proportion + self.cfg.auction_proportion
+    }
+
+    /// Event number `n`, which must be a bid ([`EventMaker::is_bid`]).
+    pub fn bid_number(&self, n: usize) -> Bid {
+        debug_assert!(self.is_bid(n), "event {n} is not a bid");
+        self.bid(self.cfg.first_event_id + n, self.timestamp(n))
     }
 
     /// The crate's event time of event number `n`.

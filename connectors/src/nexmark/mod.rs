@@ -20,6 +20,7 @@
 
 mod generate;
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use nexmark::config::NexmarkConfig;
@@ -109,6 +110,12 @@ impl NexmarkSource {
         self.numbered(self.maker(), index as u64, peers as u64)
     }
 
+    /// The bids among [`NexmarkSource::events_for`], made without making
+    /// the persons and auctions between them.
+    pub fn bids_for(&self, index: usize, peers: usize) -> impl Iterator<Item = (u64, Bid)> {
+        self.numbered_bids(self.maker(), index as u64, peers as u64)
+    }
+
     /// Events `first`, `first + step`, ... (up to the bound), with their numbers.
     fn numbered(
         &self,
@@ -121,6 +128,28 @@ impl NexmarkSource {
         (first..limit)
             .step_by(step as usize)
             .map(move |n| (n, this.retime(n, maker.event(n as usize))))
+    }
+
+    /// The bids among events `first`, `first + step`, ..., with their numbers.
+    fn numbered_bids(
+        &self,
+        maker: Arc<EventMaker>,
+        first: u64,
+        step: u64,
+    ) -> impl Iterator<Item = (u64, Bid)> {
+        let this = self.clone();
+        let limit = self.events.unwrap_or(u64::MAX);
+        (first..limit)
+            .step_by(step as usize)
+            .filter({
+                let maker = Arc::clone(&maker);
+                move |n| maker.is_bid(*n as usize)
+            })
+            .map(move |n| {
+                let mut bid = maker.bid_number(n as usize);
+                bid.date_time = this.event_time(n);
+                (n, bid)
+            })
     }
 
     /// Sets the event's time from its number, in exact arithmetic.
@@ -138,26 +167,108 @@ impl NexmarkSource {
     }
 
     /// Builds the source on this worker's share of the events.
+    ///
+    /// ```
+    /// use tidewater_connectors::nexmark::NexmarkSource;
+    /// use tidewater_connectors::SourceConfig;
+    /// use tidewater_operators::Context;
+    /// use timely::dataflow::operators::vec::Map;
+    /// use timely::dataflow::operators::{Capture, capture::Extract};
+    ///
+    /// let captured = timely::execute_directly(|worker| {
+    ///     let ctx = Context::default();
+    ///     worker.dataflow(|scope| {
+    ///         let events = NexmarkSource::bounded(100).build(scope, &ctx, SourceConfig::default());
+    ///         // (the event's own time, the time it travels with)
+    ///         events.records.map(|(event, time)| (event.timestamp(), time)).capture()
+    ///     })
+    /// });
+    /// let times: Vec<_> = captured.extract().into_iter().flat_map(|(_, v)| v).collect();
+    /// assert_eq!(times.len(), 100);
+    /// assert!(times.iter().all(|(own, travels)| own == travels));
+    /// ```
     pub fn build<'scope>(
         self,
         scope: Scope<'scope, EventTime>,
         ctx: &Context,
         config: SourceConfig,
     ) -> SourceStreams<'scope, Event> {
-        let (index, peers) = (scope.index() as u64, scope.peers() as u64);
         let maker = self.maker();
+        let this = self.clone();
+        self.build_from(scope, ctx, config, move |first| {
+            let events = this.numbered(Arc::clone(&maker), first, PARTITIONS);
+            Box::new(events.map(|(n, event)| {
+                let time = event.timestamp();
+                (n, event, time)
+            }))
+        })
+    }
+
+    /// Builds a source of the bids only, each turned into what the query
+    /// reads by `project` as it is made (projection pushdown): the persons
+    /// and auctions are not made, and the whole [`Event`] is never built or
+    /// moved. The bids are exactly those [`NexmarkSource::build`] yields, at
+    /// the same times, and positions in checkpoints mean the same.
+    ///
+    /// ```
+    /// use tidewater_connectors::nexmark::NexmarkSource;
+    /// use tidewater_connectors::SourceConfig;
+    /// use tidewater_operators::Context;
+    /// use timely::dataflow::operators::{Capture, capture::Extract};
+    ///
+    /// let captured = timely::execute_directly(|worker| {
+    ///     let ctx = Context::default();
+    ///     worker.dataflow(|scope| {
+    ///         NexmarkSource::bounded(100)
+    ///             .build_bids(scope, &ctx, SourceConfig::default(), |bid| (bid.auction, bid.price))
+    ///             .records
+    ///             .capture()
+    ///     })
+    /// });
+    /// let bids: Vec<_> = captured.extract().into_iter().flat_map(|(_, v)| v).collect();
+    /// assert_eq!(bids.len(), 92); // 46 of every 50 events are bids
+    /// ```
+    pub fn build_bids<'scope, T: 'static>(
+        self,
+        scope: Scope<'scope, EventTime>,
+        ctx: &Context,
+        config: SourceConfig,
+        project: impl Fn(Bid) -> T + 'static,
+    ) -> SourceStreams<'scope, T> {
+        let maker = self.maker();
+        let this = self.clone();
+        let project = Rc::new(project);
+        self.build_from(scope, ctx, config, move |first| {
+            let bids = this.numbered_bids(Arc::clone(&maker), first, PARTITIONS);
+            let project = Rc::clone(&project);
+            Box::new(bids.map(move |(n, bid)| {
+                let time = bid.date_time;
+                (n, project(bid), time)
+            }))
+        })
+    }
+
+    /// The source over this worker's partitions; `from(first)` makes a
+    /// partition's records from event number `first` on.
+    fn build_from<'scope, T: 'static>(
+        self,
+        scope: Scope<'scope, EventTime>,
+        ctx: &Context,
+        config: SourceConfig,
+        from: impl Fn(u64) -> Numbered<T> + 'static,
+    ) -> SourceStreams<'scope, T> {
+        let (index, peers) = (scope.index() as u64, scope.peers() as u64);
         let partitions = (0..PARTITIONS)
             .filter(|p| p % peers == index)
             .map(|p| GeneratorPartition {
                 id: p,
                 generated: 0,
-                events: Box::new(self.numbered(Arc::clone(&maker), p, PARTITIONS)),
+                records: from(p),
                 done: false,
             })
             .collect();
         let generator = Generator {
-            source: self,
-            maker,
+            from: Box::new(from),
             partitions,
             current: 0,
         };
@@ -165,22 +276,26 @@ impl NexmarkSource {
     }
 }
 
-struct GeneratorPartition {
+/// A partition's records from some event number on: `(number, record, time)`.
+type Numbered<T> = Box<dyn Iterator<Item = (u64, T, EventTime)>>;
+
+struct GeneratorPartition<T> {
     id: u64,
+    /// Event numbers of this partition passed (made, or skipped as not
+    /// wanted).
     generated: u64,
-    events: Box<dyn Iterator<Item = (u64, Event)>>,
+    records: Numbered<T>,
     done: bool,
 }
 
-struct Generator {
-    source: NexmarkSource,
-    maker: Arc<EventMaker>,
-    partitions: Vec<GeneratorPartition>,
+struct Generator<T> {
+    from: Box<dyn Fn(u64) -> Numbered<T>>,
+    partitions: Vec<GeneratorPartition<T>>,
     current: usize,
 }
 
-impl SourceReader for Generator {
-    type Item = Event;
+impl<T: 'static> SourceReader for Generator<T> {
+    type Item = T;
 
     fn partitions(&self) -> usize {
         self.partitions.len()
@@ -198,15 +313,11 @@ impl SourceReader for Generator {
         let generated: u64 = decode(position).map_err(|e| e.to_string())?;
         let part = &mut self.partitions[p];
         part.generated = generated;
-        let first = part.id + generated * PARTITIONS;
-        part.events = Box::new(
-            self.source
-                .numbered(Arc::clone(&self.maker), first, PARTITIONS),
-        );
+        part.records = (self.from)(part.id + generated * PARTITIONS);
         Ok(())
     }
 
-    fn read(&mut self, max: usize, batch: &mut Batch<Event>) -> bool {
+    fn read(&mut self, max: usize, batch: &mut Batch<T>) -> bool {
         let n = self.partitions.len();
         if n == 0 {
             return false;
@@ -220,15 +331,20 @@ impl SourceReader for Generator {
                 continue;
             }
             let before = batch.records.len();
-            batch
-                .records
-                .extend(part.events.by_ref().take(share).map(|(_, event)| {
-                    let time = event.timestamp();
-                    (p, event, time)
-                }));
-            let got = (batch.records.len() - before) as u64;
-            part.generated += got;
-            if got < share as u64 {
+            let mut last = None;
+            batch.records.extend(
+                part.records
+                    .by_ref()
+                    .take(share)
+                    .map(|(number, record, time)| {
+                        last = Some(number);
+                        (p, record, time)
+                    }),
+            );
+            if let Some(number) = last {
+                part.generated = (number - part.id) / PARTITIONS + 1;
+            }
+            if batch.records.len() - before < share {
                 part.done = true;
                 batch.finished.push(p);
             }
@@ -259,6 +375,23 @@ mod tests {
         assert_eq!(source.event_time(n), source.base_time + n / 10);
         assert_eq!(source.event_time(n + 1), source.base_time + n / 10);
         assert_eq!(source.event_time(n + 10), source.base_time + n / 10 + 1);
+    }
+
+    #[test]
+    fn bids_are_the_bids_among_the_events() {
+        let source = NexmarkSource::bounded(20_000);
+        for (index, peers) in [(0, 1), (1, 3)] {
+            let from_events: Vec<(u64, Bid)> = source
+                .events_for(index, peers)
+                .filter_map(|(n, event)| match event {
+                    Event::Bid(bid) => Some((n, bid)),
+                    _ => None,
+                })
+                .collect();
+            let bids: Vec<(u64, Bid)> = source.bids_for(index, peers).collect();
+            assert!(bids.len() > 5_000);
+            assert_eq!(bids, from_events);
+        }
     }
 
     #[test]

@@ -44,6 +44,7 @@ impl<'scope, D, F> KeyedStream<'scope, D, F> {
             triggers: Triggers::default(),
             fire_when: None,
             event_time: None,
+            pre_aggregate: false,
         }
     }
 
@@ -83,6 +84,7 @@ pub struct WindowedStream<'scope, D, F, W> {
     triggers: Triggers,
     fire_when: Option<AnyTrigger>,
     event_time: Option<TimeFn<D>>,
+    pre_aggregate: bool,
 }
 
 /// A custom trigger before the aggregate (and so its accumulator type) is known.
@@ -173,6 +175,49 @@ where
         self
     }
 
+    /// Fold records into their windows' accumulators on the worker that
+    /// reads them, before the exchange, and exchange the partial
+    /// accumulators (Flink's local-global aggregation). The results are the
+    /// same; the exchange and the window operator then handle one partial per
+    /// key, window and input batch instead of one record each, which pays
+    /// when a batch holds many records of the same key (hot keys, few keys)
+    /// and costs a hash lookup per record when keys rarely repeat. Session
+    /// windows ignore it (their windows depend on every record of the key).
+    ///
+    /// The combiner keeps no state between activations, so checkpoints,
+    /// restores and rescaling are unchanged. The count trigger counts the
+    /// records folded into a partial when the partial arrives; a custom
+    /// trigger sees the accumulator after each partial.
+    ///
+    /// ```
+    /// use timely::dataflow::operators::{Capture, ToStream};
+    /// use timely::dataflow::operators::capture::Extract;
+    /// use tidewater_operators::{Count, KeyBy, TumblingWindows};
+    ///
+    /// let captured = timely::example(|scope| {
+    ///     (0..1_000u64)
+    ///         .map(|i| (i % 3, i * 10))
+    ///         .to_stream(scope)
+    ///         .key_by(|k: &u64| *k)
+    ///         .window(TumblingWindows::of_millis(5_000))
+    ///         .pre_aggregate()
+    ///         .aggregate(Count)
+    ///         .updates
+    ///         .capture()
+    /// });
+    /// let mut counts: Vec<_> = captured.extract().into_iter()
+    ///     .flat_map(|(_, v)| v)
+    ///     .map(|(u, _)| (u.window.end, u.key, u.value))
+    ///     .collect();
+    /// counts.sort();
+    /// assert_eq!(counts[..3], [(5_000, 0, 167), (5_000, 1, 167), (5_000, 2, 166)]);
+    /// assert_eq!(counts.iter().map(|c| c.2).sum::<u64>(), 1_000);
+    /// ```
+    pub fn pre_aggregate(mut self) -> Self {
+        self.pre_aggregate = true;
+        self
+    }
+
     /// Incremental aggregation: one accumulator per key and window.
     pub fn aggregate<A>(self, agg: A) -> WindowOutput<'scope, K, A::Out, D>
     where
@@ -214,7 +259,7 @@ where
         finish: impl Fn(&K, &Window, &A::Acc) -> Vec<O> + 'static,
     ) -> WindowOutput<'scope, K, O, D>
     where
-        A: Aggregate<D>,
+        A: Aggregate<D> + Clone,
         O: ExchangeData + Clone + PartialEq,
     {
         let fire_when = self.fire_when.map(|f| {
@@ -230,6 +275,7 @@ where
             self.event_time,
             agg,
             finish,
+            self.pre_aggregate,
         )
     }
 }

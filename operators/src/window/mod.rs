@@ -4,6 +4,7 @@
 
 mod aggregate;
 mod assigner;
+mod combine;
 mod keyed;
 mod operator;
 mod processing_time;

@@ -24,8 +24,10 @@ use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::Concat;
 use timely::ExchangeData;
 
+use super::combine::{combine, Partial};
 use super::state::{FireWhen, Triggers, WindowState};
 use super::{Aggregate, Window, WindowAssigner};
 use crate::checkpoint::{Barrier, Snapshots, Step};
@@ -61,7 +63,9 @@ pub struct WindowOutput<'scope, K, O, D> {
 pub(crate) type TimeFn<D> = Rc<dyn Fn(&D) -> EventTime>;
 
 /// Builds the window operator. `finish` turns a window's accumulator into
-/// its results.
+/// its results. With `pre_aggregate` (and windows that do not merge),
+/// records are first folded into partials on the worker that reads them
+/// ([`super::combine`]) and the operator merges partials.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build<'scope, D, K, KF, W, A, O, FF>(
     stream: EventStream<'scope, D>,
@@ -72,21 +76,66 @@ pub(crate) fn build<'scope, D, K, KF, W, A, O, FF>(
     event_time: Option<TimeFn<D>>,
     agg: A,
     finish: FF,
+    pre_aggregate: bool,
 ) -> WindowOutput<'scope, K, O, D>
 where
     D: ExchangeData,
     K: ExchangeData + Hash + Eq + Clone,
     KF: Fn(&D) -> K + Clone + 'static,
     W: WindowAssigner,
-    A: Aggregate<D>,
+    A: Aggregate<D> + Clone,
     A::Acc: ExchangeData,
     O: ExchangeData + Clone + PartialEq,
     FF: Fn(&K, &Window, &A::Acc) -> Vec<O> + 'static,
 {
-    let scope = stream.scope();
-    let peers = scope.peers();
+    let peers = stream.scope().peers();
+    let merging = assigner.merging();
+    if pre_aggregate && !merging {
+        let lateness = triggers.allowed_lateness;
+        let (partials, late) = combine(stream, key, assigner, lateness, event_time, agg.clone());
+        let route = move |p: &Partial<K, A::Acc>| worker_for_key(&p.key, peers);
+        let fold = move |state: &mut WindowState<K, A::Acc, O>, p: Partial<K, A::Acc>, _| {
+            state.insert_partial(p, &agg);
+            None
+        };
+        let out = operate(partials, route, triggers, merging, fire_when, finish, fold);
+        return WindowOutput {
+            updates: out.updates,
+            late: out.late.concat(late),
+        };
+    }
     let route = key.clone();
-    let pact = Exchange::new(move |(data, _): &(D, EventTime)| worker_for_key(&route(data), peers));
+    let route = move |record: &D| worker_for_key(&route(record), peers);
+    let fold = move |state: &mut WindowState<K, A::Acc, O>, record: D, stream_time| {
+        let k = key(&record);
+        let time = event_time.as_ref().map_or(stream_time, |f| f(&record));
+        let placed = state.insert(&k, &record, time, stream_time, &assigner, &agg);
+        (!placed).then_some(record)
+    };
+    operate(stream, route, triggers, merging, fire_when, finish, fold)
+}
+
+/// The operator proper, over inputs of type `In` (records or partials):
+/// `fold` adds one to the state and hands back a record that was late.
+fn operate<'scope, In, D, K, Acc, O, FF>(
+    stream: EventStream<'scope, In>,
+    route: impl Fn(&In) -> u64 + 'static,
+    triggers: Triggers,
+    merging: bool,
+    fire_when: Option<FireWhen<Acc>>,
+    finish: FF,
+    mut fold: impl FnMut(&mut WindowState<K, Acc, O>, In, EventTime) -> Option<D> + 'static,
+) -> WindowOutput<'scope, K, O, D>
+where
+    In: ExchangeData,
+    D: ExchangeData,
+    K: ExchangeData + Hash + Eq + Clone,
+    Acc: ExchangeData,
+    O: ExchangeData + Clone + PartialEq,
+    FF: Fn(&K, &Window, &Acc) -> Vec<O> + 'static,
+{
+    let scope = stream.scope();
+    let pact = Exchange::new(move |(data, _): &(In, EventTime)| route(data));
     let (snapshots, control) =
         Snapshots::attach(Context::current().as_ref(), scope, "window").unzip();
 
@@ -101,7 +150,7 @@ where
     let mut late_out = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(late_out);
 
     builder.build(move |mut capabilities| {
-        let mut state: WindowState<K, A::Acc, O> = WindowState::new(triggers, assigner.merging());
+        let mut state: WindowState<K, Acc, O> = WindowState::new(triggers, merging);
         state.set_fire_when(fire_when);
         if let Some(snapshots) = &snapshots {
             if let Some(c) = snapshots.restored_at() {
@@ -117,7 +166,7 @@ where
             }
         }
         let mut capabilities = Some(capabilities);
-        let mut barrier: Barrier<Vec<(D, EventTime)>> = Barrier::default();
+        let mut barrier: Barrier<Vec<(In, EventTime)>> = Barrier::default();
         let every = triggers.every_ms.map(Duration::from_millis);
         let mut last_early = std::time::Instant::now();
         move |frontiers| {
@@ -152,27 +201,25 @@ where
                         time,
                     ));
                 };
-                let mut fold =
-                    |batch: Vec<(D, EventTime)>, state: &mut WindowState<K, A::Acc, O>| {
-                        for (record, stream_time) in batch {
-                            let k = key(&record);
-                            let time = event_time.as_ref().map_or(stream_time, |f| f(&record));
-                            if !state.insert(&k, &record, time, stream_time, &assigner, &agg) {
-                                late.give((record, stream_time));
-                            }
+                let mut fold_batch =
+                    |batch: Vec<(In, EventTime)>, state: &mut WindowState<K, Acc, O>| {
+                    for (item, stream_time) in batch {
+                        if let Some(record) = fold(state, item, stream_time) {
+                            late.give((record, stream_time));
                         }
-                    };
+                    }
+                };
                 input.for_each(|cap, data| {
                     let batch = std::mem::take(data);
                     let time = *cap.least().expect("a message under a capability");
                     if let Some(batch) = barrier.accept(time, batch, control_frontier) {
-                        fold(batch, &mut state);
+                        fold_batch(batch, &mut state);
                     }
                 });
                 for step in barrier.steps(data_frontier, control_frontier) {
                     match step {
                         Step::Data(batches) => {
-                            batches.into_iter().for_each(|b| fold(b, &mut state))
+                            batches.into_iter().for_each(|b| fold_batch(b, &mut state))
                         }
                         Step::Snapshot(c) => {
                             state.advance(Some(c), &finish, &mut emit);

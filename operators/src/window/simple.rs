@@ -64,6 +64,7 @@ impl<'scope, D: ExchangeData> WindowAggregate<'scope, D> for EventStream<'scope,
         // Windows fire once and never update here: every diff is +1.
         self.key_by(key)
             .window(assigner)
+            .pre_aggregate()
             .aggregate(aggregate)
             .updates
             .map(|(u, time)| ((u.window, u.key, u.value), time))

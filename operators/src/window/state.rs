@@ -7,6 +7,7 @@
 //! the allowed lateness and session merges all correct what was emitted
 //! before. Consolidating the updates gives the final results.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hash};
 use std::ops::Bound;
@@ -15,6 +16,7 @@ use rustc_hash::FxHasher;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::combine::Partial;
 use super::{Aggregate, Window, WindowAssigner};
 use crate::checkpoint::part::{decode, encode, PartError};
 use crate::keyed::key_group;
@@ -145,11 +147,52 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
                     &mut self.dirty,
                     key,
                     slot,
+                    1,
                     custom,
                 );
             }
         });
         placed
+    }
+
+    /// Merges a partial accumulator (records folded elsewhere, none of them
+    /// past the window's allowed lateness) into its window. Not for merging
+    /// assigners.
+    pub(crate) fn insert_partial<D, A>(&mut self, partial: Partial<K, Acc>, agg: &A)
+    where
+        A: Aggregate<D, Acc = Acc>,
+    {
+        let Partial {
+            window,
+            key,
+            acc,
+            records,
+        } = partial;
+        let slots = self.windows.entry(window.end).or_default();
+        let slot = match slots.entry(key.clone()) {
+            Entry::Occupied(entry) => {
+                let slot = entry.into_mut();
+                agg.merge(&mut slot.acc, acc);
+                slot
+            }
+            Entry::Vacant(entry) => entry.insert(Slot {
+                window,
+                acc,
+                emitted: Vec::new(),
+                since_fire: 0,
+                changed: false,
+            }),
+        };
+        let custom = self.fire_when.as_ref().is_some_and(|f| f(&slot.acc));
+        Self::touched(
+            self.fired_upto,
+            &self.triggers,
+            &mut self.dirty,
+            &key,
+            slot,
+            records,
+            custom,
+        );
     }
 
     fn touched(
@@ -158,10 +201,11 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
         dirty: &mut Vec<(EventTime, K)>,
         key: &K,
         slot: &mut Slot<Acc, O>,
+        records: u64,
         custom: bool,
     ) {
         slot.changed = true;
-        slot.since_fire += 1;
+        slot.since_fire += records;
         let late = slot.window.end <= fired_upto;
         let counted = triggers.count.is_some_and(|n| slot.since_fire >= n);
         if late || counted || custom {
@@ -229,6 +273,7 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
             &mut self.dirty,
             key,
             slot,
+            1,
             custom,
         );
         true
