@@ -49,12 +49,14 @@ pub fn hot_items(bids: EventStream<'_, BidTuple>) -> EventStream<'_, (u64, u64, 
         // A pane's count travels at `pane end - 1`, so it falls in exactly
         // the sliding windows that hold the pane.
         .map(|((_, auction, count), time)| ((auction, count), time))
-        .window_aggregate(
-            SlidingWindows::of_millis(WINDOW_MS, SLIDE_MS),
-            |pane: &(u64, u64)| pane.0,
-            sum,
-        )
-        .map(|((window, auction, count), time)| ((window.end, auction, count), time))
+        // Not pre-aggregated (the long form, without `.pre_aggregate()`):
+        // a pane count is already one per auction, so folding them before
+        // the exchange would only spread each into its five windows early.
+        .key_by(|pane: &(u64, u64)| pane.0)
+        .window(SlidingWindows::of_millis(WINDOW_MS, SLIDE_MS))
+        .aggregate(sum)
+        .updates
+        .map(|(u, time)| ((u.window.end, u.key, u.value), time))
         // Each count carries event time `end - 1`: 1 ms windows keyed by the
         // window end gather exactly one sliding window's counts.
         .window_aggregate(

@@ -351,7 +351,12 @@ fn watch<D: Clone + 'static>(job: &Job, input: &EventStream<'_, D>) {
 }
 
 /// The queries over whole bids.
-fn full_bid_queries(job: &Job, bids: EventStream<'_, Bid>, side: std::collections::HashMap<u64, String>, ctx: &Context) {
+fn full_bid_queries(
+    job: &Job,
+    bids: EventStream<'_, Bid>,
+    side: std::collections::HashMap<u64, String>,
+    ctx: &Context,
+) {
     match job.query {
         Query::Q10 => emit(job, q10::q10(bids), ctx),
         Query::Q13 => emit(job, q13::q13(bids, side), ctx),

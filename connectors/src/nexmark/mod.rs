@@ -332,15 +332,12 @@ impl<T: 'static> SourceReader for Generator<T> {
             }
             let before = batch.records.len();
             let mut last = None;
-            batch.records.extend(
-                part.records
-                    .by_ref()
-                    .take(share)
-                    .map(|(number, record, time)| {
-                        last = Some(number);
-                        (p, record, time)
-                    }),
-            );
+            batch.records.extend(part.records.by_ref().take(share).map(
+                |(number, record, time)| {
+                    last = Some(number);
+                    (p, record, time)
+                },
+            ));
             if let Some(number) = last {
                 part.generated = (number - part.id) / PARTITIONS + 1;
             }

@@ -99,9 +99,8 @@ where
                         }
                     }
                 }
-                partials_out
-                    .session(&cap)
-                    .give_iterator(folded.drain().map(|((_, key), (window, acc, records))| {
+                partials_out.session(&cap).give_iterator(folded.drain().map(
+                    |((_, key), (window, acc, records))| {
                         let partial = Partial {
                             window,
                             key,
@@ -109,7 +108,8 @@ where
                             records,
                         };
                         (partial, message_time)
-                    }));
+                    },
+                ));
             });
         }
     });

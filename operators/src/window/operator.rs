@@ -203,12 +203,12 @@ where
                 };
                 let mut fold_batch =
                     |batch: Vec<(In, EventTime)>, state: &mut WindowState<K, Acc, O>| {
-                    for (item, stream_time) in batch {
-                        if let Some(record) = fold(state, item, stream_time) {
-                            late.give((record, stream_time));
+                        for (item, stream_time) in batch {
+                            if let Some(record) = fold(state, item, stream_time) {
+                                late.give((record, stream_time));
+                            }
                         }
-                    }
-                };
+                    };
                 input.for_each(|cap, data| {
                     let batch = std::mem::take(data);
                     let time = *cap.least().expect("a message under a capability");
