@@ -69,25 +69,22 @@ pub fn hot_items(bids: EventStream<'_, BidTuple>) -> EventStream<'_, (u64, u64, 
 
 /// Per tumbling window, the bid(s) with the highest price:
 /// `(window_end, auction, bidder, price)`.
+///
+/// One key for the whole stream: every worker folds the bids it reads into
+/// each window's highest before the exchange (`window_aggregate`
+/// pre-aggregates), so what is exchanged is one partial per window and
+/// input batch, and the window's owner merges those.
 pub fn max_bid(bids: EventStream<'_, BidTuple>) -> EventStream<'_, (u64, u64, u64, u64)> {
-    type Row = (u64, u64, u64, u64);
     bids.map(|((auction, bidder, price, _), time)| ((auction, bidder, price), time))
-        // Pre-aggregate per auction, in parallel, then per window.
         .window_aggregate(
             TumblingWindows::of_millis(WINDOW_MS),
-            |row: &(u64, u64, u64)| row.0,
+            |_: &(u64, u64, u64)| (),
             MaxAllBy::new(|row: &(u64, u64, u64)| row.2),
         )
-        .flat_map(|((window, _, rows), time)| {
+        .flat_map(|((window, (), rows), time)| {
             rows.into_iter()
                 .map(move |(auction, bidder, price)| ((window.end, auction, bidder, price), time))
         })
-        .window_aggregate(
-            TumblingWindows::of_millis(1),
-            |row: &Row| row.0,
-            MaxAllBy::new(|row: &Row| row.3),
-        )
-        .flat_map(|((_, _, rows), time)| rows.into_iter().map(move |row| (row, time)))
 }
 
 /// Bids on every 123rd auction, price converted to euros:
