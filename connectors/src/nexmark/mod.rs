@@ -124,10 +124,13 @@ impl NexmarkSource {
         step: u64,
     ) -> impl Iterator<Item = (u64, Event)> {
         let this = self.clone();
-        let limit = self.events.unwrap_or(u64::MAX);
-        (first..limit)
-            .step_by(step as usize)
+        self.numbers(first, step)
             .map(move |n| (n, this.retime(n, maker.event(n as usize))))
+    }
+
+    /// Event numbers `first`, `first + step`, ... up to the bound.
+    fn numbers(&self, first: u64, step: u64) -> impl Iterator<Item = u64> {
+        (first..self.events.unwrap_or(u64::MAX)).step_by(step as usize)
     }
 
     /// The bids among events `first`, `first + step`, ..., with their numbers.
@@ -138,9 +141,7 @@ impl NexmarkSource {
         step: u64,
     ) -> impl Iterator<Item = (u64, Bid)> {
         let this = self.clone();
-        let limit = self.events.unwrap_or(u64::MAX);
-        (first..limit)
-            .step_by(step as usize)
+        self.numbers(first, step)
             .filter({
                 let maker = Arc::clone(&maker);
                 move |n| maker.is_bid(*n as usize)

@@ -1,4 +1,5 @@
-//! The keyed window operator: records are exchanged by key group, folded
+//! The keyed window operator: records (or, pre-aggregated, partial
+//! accumulators from [`super::combine`]) are exchanged by key group, folded
 //! into their windows' accumulators ([`WindowState`]), and fired when the
 //! input frontier — the watermark — reaches a window's end, when a trigger
 //! says so, or again when a late record updates a fired window.
