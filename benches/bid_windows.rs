@@ -21,7 +21,7 @@ use tidewater_connectors::nexmark::{Event, NexmarkSource};
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{build_example, cores, measure};
+use common::{build_example, cores, env_number, measure};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::Operator;
@@ -43,10 +43,7 @@ fn main() {
         baseline(query, &input, &output, workers);
         return;
     }
-    let bids: u64 = std::env::var("BIDS")
-        .ok()
-        .and_then(|b| b.parse().ok())
-        .unwrap_or(10_000_000);
+    let bids = env_number("BIDS", 10_000_000);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let data = root.join("target/bench-data");
     std::fs::create_dir_all(&data).expect("bench data dir");

@@ -21,7 +21,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{build_binary, build_example, cores, measure, Measurement};
+use common::{build_binary, build_example, cores, env_number, measure, Measurement};
 
 const PARTITIONS: i32 = 3;
 
@@ -35,10 +35,7 @@ fn main() {
         );
         return;
     }
-    let events: u64 = std::env::var("EVENTS")
-        .ok()
-        .and_then(|e| e.parse().ok())
-        .unwrap_or(2_000_000);
+    let events = env_number("EVENTS", 2_000_000);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let nexmark = build_example(&root, "nexmark");
     let tidewater = build_binary(&root, "tidewater");

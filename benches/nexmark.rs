@@ -27,7 +27,7 @@ use tidewater_connectors::nexmark::NexmarkSource;
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{build_example, cores, measure, Measurement};
+use common::{build_example, cores, env_number, measure, Measurement};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
@@ -51,15 +51,9 @@ fn main() {
         baseline(events, workers);
         return;
     }
-    let setting = |name: &str, default: &str| std::env::var(name).unwrap_or(default.into());
-    let number = |name: &str, default: &str| -> u64 {
-        setting(name, default)
-            .parse()
-            .unwrap_or_else(|_| panic!("{name} must be a number"))
-    };
-    let events = number("EVENTS", "10000000");
-    let rate = number("RATE", "200000");
-    let latency_events = number("LATENCY_EVENTS", "1000000");
+    let events = env_number("EVENTS", 10_000_000);
+    let rate = env_number("RATE", 200_000);
+    let latency_events = env_number("LATENCY_EVENTS", 1_000_000);
     let queries: Vec<String> = match std::env::var("QUERIES") {
         Ok(list) => list.split(',').map(|q| q.trim().to_lowercase()).collect(),
         Err(_) => ALL.iter().map(|q| q.to_string()).collect(),
@@ -67,7 +61,8 @@ fn main() {
     if let Some(unknown) = queries.iter().find(|q| !ALL.contains(&q.as_str())) {
         panic!("QUERIES: unknown query '{unknown}' (expected q0..q22)");
     }
-    let workers: Vec<usize> = setting("WORKERS", "1,2")
+    let workers: Vec<usize> = std::env::var("WORKERS")
+        .unwrap_or_else(|_| "1,2".into())
         .split(',')
         .map(|w| w.trim().parse().expect("WORKERS: a list of numbers"))
         .collect();

@@ -16,13 +16,10 @@ use std::time::Instant;
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{build_example, measure};
+use common::{build_example, env_number, measure};
 
 fn main() {
-    let events: u64 = std::env::var("EVENTS")
-        .ok()
-        .and_then(|e| e.parse().ok())
-        .unwrap_or(10_000_000);
+    let events = env_number("EVENTS", 10_000_000);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let example = build_example(&root, "nexmark");
     let out = tempfile::tempdir().expect("temp dir");

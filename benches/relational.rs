@@ -27,7 +27,7 @@ use timely::dataflow::{InputHandle, ProbeHandle};
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{cores, measure, Measurement};
+use common::{cores, env_number, measure, Measurement};
 
 #[path = "../examples/common/bid_queries.rs"]
 mod bid_queries;
@@ -56,10 +56,7 @@ fn main() {
         flat(args[pos + 1].parse().expect("updates"));
         return;
     }
-    let events: u64 = std::env::var("EVENTS")
-        .ok()
-        .and_then(|e| e.parse().ok())
-        .unwrap_or(10_000_000);
+    let events = env_number("EVENTS", 10_000_000);
     let me = std::env::current_exe().expect("bench path");
     println!(
         "Continuous queries over {events} Nexmark events, {} cores",

@@ -58,6 +58,18 @@ pub fn measure(command: &mut Command) -> Measurement {
     }
 }
 
+/// The number in environment variable `name`, or `default` when it is
+/// unset; a value that is not a number stops the bench, naming the variable.
+pub fn env_number(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(value) => value
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} must be a number, not '{value}'")),
+        Err(_) => default,
+    }
+}
+
 /// Cores of this machine.
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())

@@ -195,9 +195,8 @@ impl NexmarkSource {
         config: SourceConfig,
     ) -> SourceStreams<'scope, Event> {
         let maker = self.maker();
-        let this = self.clone();
-        self.build_from(scope, ctx, config, move |first| {
-            let events = this.numbered(Arc::clone(&maker), first, PARTITIONS);
+        generator_source(scope, ctx, config, move |first| {
+            let events = self.numbered(Arc::clone(&maker), first, PARTITIONS);
             Box::new(events.map(|(n, event)| {
                 let time = event.timestamp();
                 (n, event, time)
@@ -237,10 +236,9 @@ impl NexmarkSource {
         project: impl Fn(Bid) -> T + 'static,
     ) -> SourceStreams<'scope, T> {
         let maker = self.maker();
-        let this = self.clone();
         let project = Rc::new(project);
-        self.build_from(scope, ctx, config, move |first| {
-            let bids = this.numbered_bids(Arc::clone(&maker), first, PARTITIONS);
+        generator_source(scope, ctx, config, move |first| {
+            let bids = self.numbered_bids(Arc::clone(&maker), first, PARTITIONS);
             let project = Rc::clone(&project);
             Box::new(bids.map(move |(n, bid)| {
                 let time = bid.date_time;
@@ -248,33 +246,32 @@ impl NexmarkSource {
             }))
         })
     }
+}
 
-    /// The source over this worker's partitions; `from(first)` makes a
-    /// partition's records from event number `first` on.
-    fn build_from<'scope, T: 'static>(
-        self,
-        scope: Scope<'scope, EventTime>,
-        ctx: &Context,
-        config: SourceConfig,
-        from: impl Fn(u64) -> Numbered<T> + 'static,
-    ) -> SourceStreams<'scope, T> {
-        let (index, peers) = (scope.index() as u64, scope.peers() as u64);
-        let partitions = (0..PARTITIONS)
-            .filter(|p| p % peers == index)
-            .map(|p| GeneratorPartition {
-                id: p,
-                generated: 0,
-                records: from(p),
-                done: false,
-            })
-            .collect();
-        let generator = Generator {
-            from: Box::new(from),
-            partitions,
-            current: 0,
-        };
-        event_source(scope, "Nexmark", ctx, config, generator)
-    }
+/// The source over this worker's partitions; `from(first)` makes a
+/// partition's records from event number `first` on.
+fn generator_source<'scope, T: 'static>(
+    scope: Scope<'scope, EventTime>,
+    ctx: &Context,
+    config: SourceConfig,
+    from: impl Fn(u64) -> Numbered<T> + 'static,
+) -> SourceStreams<'scope, T> {
+    let (index, peers) = (scope.index() as u64, scope.peers() as u64);
+    let partitions = (0..PARTITIONS)
+        .filter(|p| p % peers == index)
+        .map(|p| GeneratorPartition {
+            id: p,
+            generated: 0,
+            records: from(p),
+            done: false,
+        })
+        .collect();
+    let generator = Generator {
+        from: Box::new(from),
+        partitions,
+        current: 0,
+    };
+    event_source(scope, "Nexmark", ctx, config, generator)
 }
 
 /// A partition's records from some event number on: `(number, record, time)`.
