@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -65,7 +65,13 @@ fn serve(stream: TcpStream, requests: &Sender<SavepointRequest>) -> anyhow::Resu
     match answer.recv_timeout(Duration::from_secs(600)) {
         Ok(Ok(path)) => writeln!(out, "ok {}", path.display())?,
         Ok(Err(e)) => writeln!(out, "error {e}")?,
-        Err(_) => writeln!(out, "error the job did not complete a savepoint")?,
+        Err(RecvTimeoutError::Disconnected) => {
+            writeln!(out, "error the job ended before the savepoint was complete")?
+        }
+        Err(RecvTimeoutError::Timeout) => writeln!(
+            out,
+            "error the job did not complete a savepoint in 10 minutes"
+        )?,
     }
     Ok(())
 }

@@ -36,7 +36,9 @@ fn savepoint_on_demand_then_resume() {
             .args(extra);
         c
     };
-    let mut running = job(&["--rate", "20000"])
+    // Slow enough (about 5 s) that a loaded machine still takes the
+    // savepoint before the end of the input.
+    let mut running = job(&["--rate", "10000"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

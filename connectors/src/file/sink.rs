@@ -236,7 +236,12 @@ impl FileSink {
                         }
                     }
                 }
-                if data_frontier.is_none() && writer && !written {
+                // The end: no data, no checkpoint to come, nothing stashed. A
+                // worker's control streams end one by one, so results can
+                // still be stashed here after the data frontier has gone.
+                let ended =
+                    data_frontier.is_none() && control_frontier.is_none() && barrier.is_idle();
+                if ended && writer && !written {
                     written = true;
                     Metrics::add(&fail.metrics().records_out, rows.len() as u64);
                     if let Err(e) = write_sorted_file(&path, rows.clone()) {

@@ -166,7 +166,11 @@ impl KafkaSink {
                         },
                     }
                 }
-                if data_frontier.is_none() && !flushed_at_end {
+                // Only once nothing is stashed behind a control stream that
+                // has not ended yet (they end one by one).
+                let ended =
+                    data_frontier.is_none() && control_frontier.is_none() && barrier.is_idle();
+                if ended && !flushed_at_end {
                     flushed_at_end = true;
                     let flushed = producer
                         .flush(FLUSH)
