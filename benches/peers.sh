@@ -3,21 +3,26 @@
 # Pathway (the runners in ../shared/peers, installed by their setup scripts into $VENVS, default /tmp/peers:
 #   ../shared/peers/setup-flink.sh /tmp/peers/flink-venv; ../shared/peers/setup-bytewax.sh /tmp/peers/bytewax-venv;
 #   ../shared/peers/setup-pathway.sh /tmp/peers/pathway-venv)
-# on a bid CSV (`tidewater generate --events N --output FILE`).
-# Prints engine,query,bids,wall_s,process_cpu_s,machine_cpu_s,peak_rss_mib.
+# on a bid CSV (`tidewater generate --events N --output FILE`), or, for the Nexmark join queries q3 and q8,
+# Tidewater (release nexmark) or Flink (benches/peers/flink_nexmark.py) on JSON-lines events
+# (`tidewater generate --what events ...`).
+# Prints engine,query,records,wall_s,process_cpu_s,machine_cpu_s,peak_rss_mib.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 peers=${PEERS:-$root/../shared/peers}
 venvs=${VENVS:-/tmp/peers}
 engine=$1; query=$2; file=$3
 [ -r "$file" ] || { echo "cannot read $file" >&2; exit 2; }
-bids=$(wc -l < "$file")
+records=$(wc -l < "$file")
 out=$(mktemp -d)
-case $engine in
-  tidewater) cmd=("$root/target/release/examples/bid_windows" --query "$query" --input "$file" --output "$out/o" -w 1) ;;
-  flink) cmd=("$venvs/flink-venv/bin/python" "$peers/flink_bids.py" --query "$query" --input "$file" --parallelism 1 --sink blackhole) ;;
-  bytewax) cmd=("$venvs/bytewax-venv/bin/python" "$peers/bytewax_bids.py" --query "$query" --input "$file" --parallelism 1 --sink blackhole) ;;
-  pathway) cmd=("$venvs/pathway-venv/bin/python" "$peers/pathway_bids.py" --query "$query" --input "$file" --parallelism 1 --sink blackhole) ;;
+case $engine/$query in
+  tidewater/q*) cmd=("$root/target/release/examples/nexmark" --query "$query" --input "$file" --output "$out/o" -w 1) ;;
+  flink/q*) cmd=("$venvs/flink-venv/bin/python" "$root/benches/peers/flink_nexmark.py" --query "$query" --input "$file" --parallelism 1 --sink blackhole) ;;
+  tidewater/*) cmd=("$root/target/release/examples/bid_windows" --query "$query" --input "$file" --output "$out/o" -w 1) ;;
+  flink/*) cmd=("$venvs/flink-venv/bin/python" "$peers/flink_bids.py" --query "$query" --input "$file" --parallelism 1 --sink blackhole) ;;
+  bytewax/q*|pathway/q*) echo "no Nexmark $query runner for $engine (tidewater, flink)" >&2; exit 2 ;;
+  bytewax/*) cmd=("$venvs/bytewax-venv/bin/python" "$peers/bytewax_bids.py" --query "$query" --input "$file" --parallelism 1 --sink blackhole) ;;
+  pathway/*) cmd=("$venvs/pathway-venv/bin/python" "$peers/pathway_bids.py" --query "$query" --input "$file" --parallelism 1 --sink blackhole) ;;
   *) echo "unknown engine $engine (tidewater, flink, bytewax, pathway)" >&2; exit 2 ;;
 esac
 busy() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
@@ -31,5 +36,5 @@ jvm=$(grep -o 'jvm_peak_rss_mb=[0-9.]*' "$out/stdout" "$out/stderr" 2>/dev/null 
 rss_mb=$(( rss / 1024 ))
 [ -n "$jvm" ] && rss_mb=$jvm
 cpu=$(echo "$user + $sys" | bc)
-echo "$engine,$query,$bids,$wall,$cpu,$machine_cpu,$rss_mb,rc=$rc"
+echo "$engine,$query,$records,$wall,$cpu,$machine_cpu,$rss_mb,rc=$rc"
 rm -rf "$out"

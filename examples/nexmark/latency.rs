@@ -1,8 +1,11 @@
 //! `--latency`: how long results take to appear after the watermark passes
-//! their time. Every worker records; worker 0 reports what it records when the sources' frontier (the watermark,
-//! global across workers) first passes each time, and when each of its
-//! result batches is emitted at a time; at the end it prints
-//! `latency_ms p50=.. p99=.. max=.. batches=..` on standard error.
+//! their time. Every worker records when the sources' frontier (the
+//! watermark, global across workers) first passes each time, and when each
+//! of its result batches is emitted at a time. When its results end, each
+//! worker sends its latencies to worker 0, which prints the percentiles of
+//! all of them, `latency_ms p50=.. p99=.. max=.. batches=..`, on standard
+//! error (a query whose results all land on one worker, like q7's single
+//! key, is measured wherever they land).
 //!
 //! A result at time `t` (a window's results travel at or below its end) can
 //! be emitted once the watermark has passed `t`; the latency is from that
@@ -15,8 +18,9 @@ use std::time::Instant;
 
 use tidewater::prelude::*;
 use timely::container::CapacityContainerBuilder;
-use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::{Operator, OutputBuilder};
 use timely::dataflow::Stream;
 
 /// The shared record of one worker's frontier advances and emissions.
@@ -37,30 +41,33 @@ impl Latency {
             .map(|(_, at)| *at)
     }
 
-    /// Prints the percentiles of the latencies recorded.
-    pub fn report(&self) {
-        let mut ms: Vec<f64> = self
-            .emitted
+    /// This worker's latencies, in milliseconds.
+    fn latencies(&self) -> Vec<f64> {
+        self.emitted
             .iter()
             .filter_map(|(t, at)| {
                 let passed = self.passed(*t)?;
                 Some(at.saturating_duration_since(passed).as_secs_f64() * 1e3)
             })
-            .collect();
-        if ms.is_empty() {
-            eprintln!("latency_ms batches=0");
-            return;
-        }
-        ms.sort_by(f64::total_cmp);
-        let at = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
-        eprintln!(
-            "latency_ms p50={:.1} p99={:.1} max={:.1} batches={}",
-            at(0.5),
-            at(0.99),
-            ms[ms.len() - 1],
-            ms.len()
-        );
+            .collect()
     }
+}
+
+/// Prints the percentiles of `ms`.
+fn report(mut ms: Vec<f64>) {
+    if ms.is_empty() {
+        eprintln!("latency_ms batches=0");
+        return;
+    }
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
+    eprintln!(
+        "latency_ms p50={:.1} p99={:.1} max={:.1} batches={}",
+        at(0.5),
+        at(0.99),
+        ms[ms.len() - 1],
+        ms.len()
+    );
 }
 
 /// Watches the frontier of `events` (the sources' output).
@@ -87,33 +94,61 @@ pub fn watch_watermark<'s, D: Clone + 'static>(
         );
 }
 
-/// Records when each batch of `results` is emitted, passing it on, and
-/// reports once the results end.
+/// Records when each batch of `results` is emitted, passing it on; once
+/// the results end, sends this worker's latencies to worker 0, which
+/// reports them all.
 pub fn watch_results<'s, D: 'static>(
     results: EventStream<'s, D>,
     latency: Rc<RefCell<Latency>>,
 ) -> EventStream<'s, D> {
-    let report = results.scope().index() == 0;
-    results.unary_frontier::<CapacityContainerBuilder<Vec<(D, EventTime)>>, _, _, _>(
-        Pipeline,
-        "WatchResults",
-        move |_, _| {
-            let mut reported = false;
-            move |(input, frontier), output| {
-                input.for_each(|cap, data| {
-                    latency
-                        .borrow_mut()
-                        .emitted
-                        .push((*cap.least().expect("a capability"), Instant::now()));
-                    output.session(&cap).give_container(data);
-                });
-                if frontier.is_empty() && !reported {
-                    reported = true;
-                    if report {
-                        latency.borrow().report();
-                    }
+    let mut builder = OperatorBuilder::new("WatchResults".to_owned(), results.scope());
+    let mut input = builder.new_input(results, Pipeline);
+    let (passed_out, passed) = builder.new_output::<Vec<(D, EventTime)>>();
+    let (samples_out, samples) = builder.new_output::<Vec<f64>>();
+    let mut passed_out = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(passed_out);
+    let mut samples_out = OutputBuilder::<_, CapacityContainerBuilder<_>>::from(samples_out);
+    builder.build(move |mut capabilities| {
+        // The samples' capability (at the minimum time, on a stream no probe
+        // watches) is held until the results end; the results' is not needed.
+        let mut samples_cap = capabilities.pop();
+        capabilities.clear();
+        move |frontiers| {
+            let mut passed_out = passed_out.activate();
+            input.for_each(|cap, data| {
+                latency
+                    .borrow_mut()
+                    .emitted
+                    .push((*cap.least().expect("a capability"), Instant::now()));
+                passed_out.session(&cap).give_container(data);
+            });
+            if frontiers[0].frontier().is_empty() {
+                if let Some(cap) = samples_cap.take() {
+                    let mut samples_out = samples_out.activate();
+                    samples_out
+                        .session(&cap)
+                        .give_iterator(latency.borrow().latencies().into_iter());
                 }
             }
-        },
-    )
+        }
+    });
+    let reporter = samples.scope().index() == 0;
+    let _: Stream<'s, EventTime, Vec<()>> = samples
+        .unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
+            Exchange::new(|_: &f64| 0),
+            "ReportLatency",
+            move |_, _| {
+                let mut all = Vec::new();
+                let mut reported = false;
+                move |(input, frontier), _output| {
+                    input.for_each(|_, data| all.append(data));
+                    if frontier.is_empty() && !reported {
+                        reported = true;
+                        if reporter {
+                            report(std::mem::take(&mut all));
+                        }
+                    }
+                }
+            },
+        );
+    passed
 }

@@ -19,6 +19,7 @@
 //! [`NexmarkSource::channels`]).
 
 mod generate;
+mod skim;
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -32,6 +33,7 @@ use generate::EventMaker;
 use tidewater_operators::checkpoint::part::{decode, encode};
 
 pub use nexmark::event::{Auction, Bid, Event, Person};
+pub use skim::decode_skimmed;
 
 /// Logical partitions of the generated events.
 pub const PARTITIONS: u64 = 16;

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Nexmark join queries q3 and q8 on Apache Flink (PyFlink), over the JSON-lines
+events that `tidewater generate --what events` writes (one externally tagged
+`{"Person": {...}}`, `{"Auction": {...}}` or `{"Bid": {...}}` object a line).
+
+Same interface as ../shared/peers/flink_bids.py:
+--sink file      : batch mode, result written to --out as one sorted CSV (it must
+                   equal `nexmark --query Q --input FILE --sorted` byte for byte)
+--sink blackhole : streaming mode, time the pipeline alone
+
+The queries are Flink's own Nexmark SQL (github.com/nexmark/nexmark) with the
+rows Tidewater's examples/nexmark writes:
+- q3: sellers in Oregon, Idaho or California with their category-10 auctions, a
+  regular join; the generator writes states in lower case, so they are matched
+  in lower case. Rows: name,city,state,auction.
+- q8: people who registered and opened an auction in the same tumbling 10 s
+  window, a window join of two window aggregations. Rows:
+  person_id,name,window_start_ms.
+Throughput settings as in flink_bids.py (object reuse, mini-batch, two-phase
+aggregation); --untuned for Flink's defaults.
+"""
+import argparse, csv, functools, os, time
+from pyflink.table import EnvironmentSettings, TableEnvironment
+
+WSTART = "CAST(TIMESTAMPDIFF(SECOND, TIMESTAMP '1970-01-01 00:00:00', window_start) AS BIGINT) * 1000"
+
+QUERIES = {
+    "q3": """
+        SELECT P.name, P.city, P.state, A.id
+        FROM auction AS A INNER JOIN person AS P ON A.seller = P.id
+        WHERE A.category = 10 AND (LOWER(P.state) = 'or' OR LOWER(P.state) = 'id' OR LOWER(P.state) = 'ca')""",
+    "q8": f"""
+        SELECT P.id, P.name, {WSTART.replace('window_start', 'P.window_start')} AS starttime
+        FROM (
+          SELECT id, name, window_start, window_end
+          FROM TABLE(TUMBLE(TABLE person, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+          GROUP BY id, name, window_start, window_end) P
+        JOIN (
+          SELECT seller, window_start, window_end
+          FROM TABLE(TUMBLE(TABLE auction, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+          GROUP BY seller, window_start, window_end) A
+        ON P.id = A.seller AND P.window_start = A.window_start AND P.window_end = A.window_end""",
+}
+
+TUNED = {
+    "pipeline.object-reuse": "true",
+    "table.exec.mini-batch.enabled": "true",
+    "table.exec.mini-batch.allow-latency": "1 s",
+    "table.exec.mini-batch.size": "5000",
+    "table.optimizer.agg-phase-strategy": "TWO_PHASE",
+}
+
+# Only the fields the queries read are declared (Flink's JSON format then
+# converts nothing else), as Tidewater skims the free text (decode_skimmed).
+EVENTS = """
+    CREATE TABLE events (
+      Person ROW<id BIGINT, name STRING, city STRING, state STRING, date_time BIGINT>,
+      Auction ROW<id BIGINT, date_time BIGINT, seller BIGINT, category BIGINT>,
+      Bid ROW<date_time BIGINT>,
+      ts AS TO_TIMESTAMP_LTZ(COALESCE(Person.date_time, Auction.date_time, Bid.date_time), 3),
+      WATERMARK FOR ts AS ts - INTERVAL '2' SECOND
+    ) WITH ('connector' = 'filesystem', 'path' = '{path}', 'format' = 'json')"""
+
+VIEWS = [
+    """CREATE VIEW person AS SELECT Person.id AS id, Person.name AS name, Person.city AS city,
+         Person.state AS state, ts FROM events WHERE Person.id IS NOT NULL""",
+    """CREATE VIEW auction AS SELECT Auction.id AS id, Auction.seller AS seller,
+         Auction.category AS category, ts FROM events WHERE Auction.id IS NOT NULL""",
+]
+
+
+def compare_rows(a, b):
+    """Tidewater's `--sorted` order (connectors/src/file/sink.rs, compare_rows):
+    field by field, as numbers where both fields are numbers, as text otherwise."""
+    for x, y in zip(a.split(","), b.split(",")):
+        try:
+            x, y = float(x), float(y)
+        except ValueError:
+            pass
+        if x != y:
+            return -1 if x < y else 1
+    return (a.count(",") > b.count(",")) - (a.count(",") < b.count(","))
+
+
+def jvm_peak_rss_mb():
+    """Peak RSS of the PyFlink JVM (a child that Python never reaps, so `time -v` misses it)."""
+    peak = 0
+    try:
+        kids = " ".join(open(f"/proc/self/task/{t}/children").read() for t in os.listdir("/proc/self/task")).split()
+        for pid in kids:
+            for line in open(f"/proc/{pid}/status"):
+                if line.startswith("VmHWM"):
+                    peak = max(peak, int(line.split()[1]) // 1024)
+    except OSError:
+        pass
+    return peak
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--query", required=True, choices=sorted(QUERIES))
+    ap.add_argument("--input", required=True)
+    ap.add_argument("--parallelism", type=int, default=1)
+    ap.add_argument("--sink", choices=["file", "blackhole"], default="file")
+    ap.add_argument("--out")
+    ap.add_argument("--untuned", action="store_true", help="Flink defaults, without TUNED")
+    a = ap.parse_args()
+    t0 = time.time()
+    batch = a.sink == "file"
+    te = TableEnvironment.create(
+        EnvironmentSettings.in_batch_mode() if batch else EnvironmentSettings.in_streaming_mode())
+    cfg = te.get_config()
+    cfg.set("parallelism.default", str(a.parallelism))
+    cfg.set("table.local-time-zone", "UTC")
+    if not a.untuned:
+        for k, v in TUNED.items():
+            cfg.set(k, v)
+    te.execute_sql(EVENTS.format(path=os.path.abspath(a.input)))
+    for view in VIEWS:
+        te.execute_sql(view)
+    q = QUERIES[a.query]
+    schema = te.sql_query(q).get_schema()
+    decl = ", ".join(f"`{c}` {t}" for c, t in zip(schema.get_field_names(), schema.get_field_data_types()))
+    if not batch:
+        te.execute_sql(f"CREATE TABLE sink ({decl}) WITH ('connector' = 'blackhole')")
+        t1 = time.time()
+        te.execute_sql(f"INSERT INTO sink {q}").wait()
+        t2 = time.time()
+        print(f"query={a.query} p={a.parallelism} setup_s={t1-t0:.2f} run_s={t2-t1:.2f} jvm_peak_rss_mb={jvm_peak_rss_mb()}")
+        return
+    outdir = os.path.abspath(a.out) + ".parts"
+    te.execute_sql(f"CREATE TABLE sink ({decl}) WITH ('connector' = 'filesystem', 'path' = '{outdir}', 'format' = 'csv')")
+    t1 = time.time()
+    te.execute_sql(f"INSERT INTO sink {q}").wait()
+    t2 = time.time()
+    rows = []
+    for root, _, files in os.walk(outdir):
+        for fn in files:
+            if not fn.startswith("."):
+                with open(os.path.join(root, fn), newline="") as f:
+                    # Flink quotes fields with spaces; Tidewater writes them bare
+                    rows += [",".join(r) for r in csv.reader(f) if r]
+    rows.sort(key=functools.cmp_to_key(compare_rows))
+    with open(a.out, "w") as f:
+        f.writelines(r + "\n" for r in rows)
+    print(f"query={a.query} p={a.parallelism} rows={len(rows)} run_s={t2-t1:.2f} jvm_peak_rss_mb={jvm_peak_rss_mb()}")
+
+
+if __name__ == "__main__":
+    main()
