@@ -6,8 +6,8 @@
 //! hand-written `HashMap` count per tumbling 10 s window), then runs each
 //! query again throttled to a steady `--rate` (well below capacity) for
 //! the latency from the watermark passing a result's time to the
-//! result reaching the sink (the driver's `--latency`, p50/p99 of worker
-//! 0's result batches).
+//! result reaching the sink (the driver's `--latency`, p50/p99 of every
+//! worker's result batches, gathered on worker 0).
 //!
 //! Prints a Markdown table and writes it with a CSV of the same rows to
 //! `target/bench-data/nexmark.{md,csv}`.
