@@ -262,6 +262,11 @@ pub struct SourceArgs {
     /// the dead-letter output.
     #[arg(long)]
     pub fail_on_malformed: bool,
+    /// Records a source reads per activation at most: one batch, sent under
+    /// one capability.
+    #[arg(long, value_name = "RECORDS", default_value_t = 8192,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub source_batch: u32,
 }
 
 impl Default for SourceArgs {
@@ -272,6 +277,7 @@ impl Default for SourceArgs {
             late_policy: LatePolicy::Drop,
             rate: None,
             fail_on_malformed: false,
+            source_batch: 8192,
         }
     }
 }
@@ -288,7 +294,7 @@ impl SourceArgs {
             },
             rate: self.rate,
             fail_on_malformed: self.fail_on_malformed,
-            ..SourceConfig::default()
+            batch: self.source_batch as usize,
         }
     }
 }
@@ -482,9 +488,20 @@ mod tests {
             "5000",
             "--idle-timeout-ms",
             "0",
+            "--source-batch",
+            "1024",
         ])
         .unwrap();
         let config = p.source.config();
+        assert_eq!(config.batch, 1024);
+        assert_eq!(
+            P::try_parse_from(["p"]).unwrap().source.config().batch,
+            8192
+        );
+        let err = P::try_parse_from(["p", "--source-batch", "0"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--source-batch"), "{err}");
         assert_eq!(config.watermarks.late_policy, LatePolicy::Retime);
         assert_eq!(config.watermarks.idle_timeout, None);
         assert_eq!(config.rate, Some(5000.0));
