@@ -46,18 +46,27 @@ pub fn q16(bids: EventStream<'_, Bid>) -> EventStream<'_, Row> {
         );
         ((b.channel, tuple), time)
     })
-    .window_aggregate(
-        TumblingWindows::of_millis(DAY_MS),
-        |b: &ChannelBid| b.0.clone(),
-        PerChannel,
-    )
-    .map(
-        |((window, channel, (bids, bidders, auctions, latest)), time)| {
-            let minute = format!("{:02}:{:02}", hour(latest), latest / 60_000 % 60);
+    // Not pre-aggregated (the long form, without `.pre_aggregate()`): a
+    // batch holds a bid or two of most of the thousands of channels, so a
+    // partial per channel would build and merge eight distinct-count sets
+    // for about one bid (12x the CPU of adding the bids to the window's sets).
+    .key_by(|b: &ChannelBid| b.0.clone())
+    .window(TumblingWindows::of_millis(DAY_MS))
+    .aggregate(PerChannel)
+    .updates
+    .map(|(update, time)| {
+        let (bids, bidders, auctions, latest) = update.value;
+        let minute = format!("{:02}:{:02}", hour(latest), latest / 60_000 % 60);
+        (
             (
-                (channel, day(window.start), minute, bids, bidders, auctions),
-                time,
-            )
-        },
-    )
+                update.key,
+                day(update.window.start),
+                minute,
+                bids,
+                bidders,
+                auctions,
+            ),
+            time,
+        )
+    })
 }
