@@ -8,7 +8,7 @@ mod common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{
     assert_rows_eq, example, generate_bids, kill_randomly, oracle, read_bids, read_rows, run_ok,
@@ -169,16 +169,51 @@ fn soak_many_random_sigkills() {
     );
 }
 
-/// Runs a job and SIGKILLs it after `after`.
-fn run_and_kill(command: &mut Command, after: Duration) {
+/// Runs a job checkpointing under `root` and SIGKILLs it once `after` has
+/// passed and it has completed `checkpoints` checkpoints of its own (on a
+/// loaded machine the first may take longer than `after`). Panics if the
+/// job ends first.
+fn run_and_kill(command: &mut Command, root: &Path, after: Duration, checkpoints: usize) {
+    let before = complete_checkpoints(root);
+    let started = Instant::now();
     let mut child = command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(after);
+    loop {
+        let new = complete_checkpoints(root)
+            .into_iter()
+            .filter(|c| !before.contains(c))
+            .count();
+        if started.elapsed() >= after && new >= checkpoints {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the job ended after {} of {checkpoints} checkpoints, before it was killed",
+            new
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no checkpoint in 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     sigkill(child.id() as i32);
     let _ = child.wait();
+}
+
+/// The complete checkpoints under `root`, oldest first.
+fn complete_checkpoints(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut complete: Vec<_> = std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("MANIFEST").exists())
+        .collect();
+    complete.sort();
+    complete
 }
 
 #[test]
@@ -193,17 +228,21 @@ fn resumes_on_other_worker_and_process_counts() {
     run_and_kill(
         Command::new(example("bid_windows"))
             .args(&args)
-            .args(["-w", "2", "--rate", "25000"]),
+            .args(["-w", "2", "--rate", "10000"]),
+        &checkpoints,
         Duration::from_millis(900),
+        1,
     );
     let newest = newest_checkpoint(&checkpoints);
     // from that checkpoint as a savepoint, at -w 3, killed again
     run_and_kill(
         Command::new(example("bid_windows"))
             .args(&args)
-            .args(["-w", "3", "--rate", "25000", "--from-savepoint"])
+            .args(["-w", "3", "--rate", "10000", "--from-savepoint"])
             .arg(&newest),
+        &checkpoints,
         Duration::from_millis(900),
+        1,
     );
     assert!(
         newest_checkpoint(&checkpoints) > newest,
@@ -225,13 +264,9 @@ fn resumes_on_other_worker_and_process_counts() {
 }
 
 fn newest_checkpoint(root: &Path) -> std::path::PathBuf {
-    let mut complete: Vec<_> = std::fs::read_dir(root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("MANIFEST").exists())
-        .collect();
-    complete.sort();
-    complete.pop().expect("a complete checkpoint")
+    complete_checkpoints(root)
+        .pop()
+        .expect("a complete checkpoint")
 }
 
 #[test]
@@ -245,7 +280,9 @@ fn a_corrupt_newest_checkpoint_is_skipped() {
         Command::new(example("bid_windows"))
             .args(&args)
             .args(["--rate", "25000"]),
+        &checkpoints,
         Duration::from_millis(1_500),
+        2,
     );
     // flip a byte in one part of the newest checkpoint, truncate another
     let newest = newest_checkpoint(&checkpoints);

@@ -3,9 +3,10 @@
 //! order; and their snapshot per key group.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::Hash;
+use std::hash::{BuildHasherDefault, Hash};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use rustc_hash::FxHasher;
 use serde::{Deserialize, Serialize};
 use timely::ExchangeData;
 
@@ -34,7 +35,7 @@ struct Keyed<S> {
 
 /// A key's state, created (at `now`) on first use.
 fn keyed<'a, K: Hash + Eq + Clone, S: Default>(
-    states: &'a mut HashMap<K, Keyed<S>>,
+    states: &'a mut HashMap<K, Keyed<S>, BuildHasherDefault<FxHasher>>,
     key: &K,
     now: EventTime,
 ) -> &'a mut Keyed<S> {
@@ -58,7 +59,7 @@ struct KeyImage<K, D, S> {
 /// The state of one worker's process operator.
 pub(crate) struct ProcessState<K, D, S> {
     pending: BTreeMap<EventTime, Vec<(K, D)>>,
-    states: HashMap<K, Keyed<S>>,
+    states: HashMap<K, Keyed<S>, BuildHasherDefault<FxHasher>>,
     timers: Timers<K>,
     ttl: BTreeSet<(EventTime, K)>,
     state_ttl_ms: Option<u64>,
@@ -74,7 +75,7 @@ where
     pub(crate) fn new(state_ttl_ms: Option<u64>) -> Self {
         ProcessState {
             pending: BTreeMap::new(),
-            states: HashMap::new(),
+            states: HashMap::default(),
             timers: Timers {
                 event: BTreeSet::new(),
                 processing: BTreeSet::new(),
@@ -132,7 +133,8 @@ where
             watermark = watermark.max(now);
             if next_record == Some(now) {
                 let mut batch = self.pending.remove(&now).unwrap_or_default();
-                batch.sort();
+                // A total order on (key, record): equal elements are the same.
+                batch.sort_unstable();
                 for (k, record) in batch {
                     let entry = keyed(&mut self.states, &k, now);
                     if let Some(ttl_ms) = self.state_ttl_ms {
