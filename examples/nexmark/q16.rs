@@ -46,10 +46,12 @@ pub fn q16(bids: EventStream<'_, Bid>) -> EventStream<'_, Row> {
         );
         ((b.channel, tuple), time)
     })
-    // Not pre-aggregated (the long form, without `.pre_aggregate()`): a
-    // batch holds a bid or two of most of the thousands of channels, so a
-    // partial per channel would build and merge eight distinct-count sets
-    // for about one bid (12x the CPU of adding the bids to the window's sets).
+    // Not pre-aggregated (the long form, without `.pre_aggregate()`): half
+    // the bids fall on 10 000 channels, about one per channel in a batch,
+    // each of whose partials would build eight distinct-count sets, and the
+    // other half's (four hot channels) would insert every bidder and
+    // auction twice, into the partial's sets and then the window's (10 M
+    // events: 41.5 CPU-s pre-aggregated, 27.7 not).
     .key_by(|b: &ChannelBid| b.0.clone())
     .window(TumblingWindows::of_millis(DAY_MS))
     .aggregate(PerChannel)
