@@ -23,7 +23,7 @@
 //! results go to standard output as CSV.
 
 use tidewater::connectors::kafka::{KafkaSource, KafkaUri};
-use tidewater::connectors::nexmark::decode_skimmed;
+use tidewater::connectors::nexmark::{decode_skimmed, SkimmedEvent};
 use tidewater::connectors::output::Output;
 use tidewater::prelude::*;
 
@@ -186,16 +186,26 @@ fn main() -> anyhow::Result<()> {
                     Reads::Events => {}
                 }
             }
+            // Most queries read no free text: skim it (see decode_skimmed).
+            let skim = !generator.extra && !generator.channels;
             let events = match &job.input {
                 Some(input) if KafkaUri::is_kafka(input) => {
                     let uri: KafkaUri = input.parse().map_err(anyhow::Error::msg)?;
-                    KafkaSource::new(uri)
-                        .build(scope, ctx, config, Event::timestamp)
-                        .map_err(anyhow::Error::msg)?
-                        .records
+                    let json = uri.format == Format::Json && uri.avro.is_none() && !uri.bytes;
+                    let source = KafkaSource::new(uri);
+                    if skim && json {
+                        let time = |e: &SkimmedEvent| e.0.timestamp();
+                        let records = source.build(scope, ctx, config, time);
+                        let records = records.map_err(anyhow::Error::msg)?.records;
+                        records.map(|(SkimmedEvent(event), t)| (event, t))
+                    } else {
+                        source
+                            .build(scope, ctx, config, Event::timestamp)
+                            .map_err(anyhow::Error::msg)?
+                            .records
+                    }
                 }
-                // Most queries read no free text: skim it (see decode_skimmed).
-                Some(input) if !generator.extra && !generator.channels => {
+                Some(input) if skim => {
                     FileSource::new([input])
                         .format(Format::Json)
                         .build_with(scope, ctx, config, decode_skimmed, Event::timestamp)?
