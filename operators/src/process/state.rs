@@ -2,11 +2,11 @@
 //! records by time, per-key state, timers and TTLs; running them in time
 //! order; and their snapshot per key group.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::{BuildHasherDefault, Hash};
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::Hash;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rustc_hash::FxHasher;
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use timely::ExchangeData;
 
@@ -35,7 +35,7 @@ struct Keyed<S> {
 
 /// A key's state, created (at `now`) on first use.
 fn keyed<'a, K: Hash + Eq + Clone, S: Default>(
-    states: &'a mut HashMap<K, Keyed<S>, BuildHasherDefault<FxHasher>>,
+    states: &'a mut FxHashMap<K, Keyed<S>>,
     key: &K,
     now: EventTime,
 ) -> &'a mut Keyed<S> {
@@ -59,7 +59,7 @@ struct KeyImage<K, D, S> {
 /// The state of one worker's process operator.
 pub(crate) struct ProcessState<K, D, S> {
     pending: BTreeMap<EventTime, Vec<(K, D)>>,
-    states: HashMap<K, Keyed<S>, BuildHasherDefault<FxHasher>>,
+    states: FxHashMap<K, Keyed<S>>,
     timers: Timers<K>,
     ttl: BTreeSet<(EventTime, K)>,
     state_ttl_ms: Option<u64>,
@@ -75,7 +75,7 @@ where
     pub(crate) fn new(state_ttl_ms: Option<u64>) -> Self {
         ProcessState {
             pending: BTreeMap::new(),
-            states: HashMap::default(),
+            states: FxHashMap::default(),
             timers: Timers {
                 event: BTreeSet::new(),
                 processing: BTreeSet::new(),

@@ -12,10 +12,9 @@
 //! every window is past its allowed lateness are not folded; they leave on
 //! the late output as they came.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash};
+use std::hash::Hash;
 
-use rustc_hash::FxHasher;
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
@@ -24,6 +23,7 @@ use timely::dataflow::operators::generic::OutputBuilder;
 use timely::ExchangeData;
 
 use super::operator::TimeFn;
+use super::state::past_lateness;
 use super::{Aggregate, Window, WindowAssigner};
 use crate::{EventStream, EventTime};
 
@@ -36,8 +36,6 @@ pub(crate) struct Partial<K, Acc> {
     /// How many records were folded (for count triggers).
     pub(crate) records: u64,
 }
-
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// Folds `stream` into partials per (window, key); returns the partials and
 /// the records that were already late.
@@ -69,7 +67,7 @@ where
 
     builder.build(move |_capabilities| {
         // Reused across activations; always drained before an activation ends.
-        let mut folded: FxMap<(EventTime, K), (Window, A::Acc, u64)> = FxMap::default();
+        let mut folded: FxHashMap<(EventTime, K), (Window, A::Acc, u64)> = FxHashMap::default();
         move |_frontiers| {
             let mut partials_out = partials_out.activate();
             let mut late_out = late_out.activate();
@@ -84,7 +82,7 @@ where
                         let k = key(&record);
                         let mut placed = false;
                         assigner.assign(time, |window| {
-                            if window.end.saturating_add(allowed_lateness) <= stream_time {
+                            if past_lateness(&window, allowed_lateness, stream_time) {
                                 return;
                             }
                             placed = true;

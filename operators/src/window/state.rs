@@ -8,11 +8,11 @@
 //! before. Consolidating the updates gives the final results.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hash};
+use std::collections::BTreeMap;
+use std::hash::Hash;
 use std::ops::Bound;
 
-use rustc_hash::FxHasher;
+use rustc_hash::FxHashMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -22,7 +22,16 @@ use crate::checkpoint::part::{decode, encode, PartError};
 use crate::keyed::key_group;
 use crate::EventTime;
 
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+/// Whether a record at `stream_time` is too late for `window`: past its end
+/// by the allowed lateness or more. The one rule for the window operator and
+/// its combiner ([`super::combine`]).
+pub(crate) fn past_lateness(
+    window: &Window,
+    allowed_lateness: u64,
+    stream_time: EventTime,
+) -> bool {
+    window.end.saturating_add(allowed_lateness) <= stream_time
+}
 
 /// When windows fire besides the watermark passing their end.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -71,9 +80,9 @@ struct SlotOwned<K, Acc, O> {
 pub(crate) struct WindowState<K, Acc, O> {
     triggers: Triggers,
     merging: bool,
-    windows: BTreeMap<EventTime, FxMap<K, Slot<Acc, O>>>,
+    windows: BTreeMap<EventTime, FxHashMap<K, Slot<Acc, O>>>,
     /// For merging assigners: each key's sessions, start -> end.
-    sessions: FxMap<K, BTreeMap<EventTime, EventTime>>,
+    sessions: FxHashMap<K, BTreeMap<EventTime, EventTime>>,
     /// Windows with `end <= fired_upto` have had their on-time firing.
     fired_upto: EventTime,
     /// Fired windows updated since, and windows whose count trigger fired.
@@ -91,7 +100,7 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
             triggers,
             merging,
             windows: BTreeMap::new(),
-            sessions: FxMap::default(),
+            sessions: FxHashMap::default(),
             fired_upto: 0,
             dirty: Vec::new(),
             fire_when: None,
@@ -122,7 +131,7 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
     {
         let mut placed = false;
         assigner.assign(time, |window| {
-            let expired = window.end.saturating_add(self.triggers.allowed_lateness) <= stream_time;
+            let expired = past_lateness(&window, self.triggers.allowed_lateness, stream_time);
             if self.merging {
                 placed |= self.merge_into(key, record, window, expired, agg);
             } else if !expired {
