@@ -23,7 +23,7 @@
 //! results go to standard output as CSV.
 
 use tidewater::connectors::kafka::{KafkaSource, KafkaUri};
-use tidewater::connectors::nexmark::{decode_skimmed, SkimmedEvent};
+use tidewater::connectors::nexmark::{decode_kinds, Kinds, SkimmedEvent};
 use tidewater::connectors::output::Output;
 use tidewater::prelude::*;
 
@@ -206,9 +206,12 @@ fn main() -> anyhow::Result<()> {
                     }
                 }
                 Some(input) if skim => {
+                    // Lines of kinds the query does not read are only checked.
+                    let kinds = kinds(job.query);
+                    let decode = move |line: &[u8]| decode_kinds(line, kinds);
                     FileSource::new([input])
                         .format(Format::Json)
-                        .build_with(scope, ctx, config, decode_skimmed, Event::timestamp)?
+                        .build_filtered(scope, ctx, config, decode, Event::timestamp)?
                         .records
                 }
                 Some(input) => {
@@ -356,6 +359,21 @@ fn reads(query: Query) -> Reads {
         | Query::Q19 => Reads::BidTuples,
         Query::Q10 | Query::Q13 | Query::Q14 | Query::Q16 | Query::Q21 | Query::Q22 => Reads::Bids,
         Query::Q3 | Query::Q4 | Query::Q6 | Query::Q8 | Query::Q9 | Query::Q20 => Reads::Events,
+    }
+}
+
+/// The kinds of event a query reads (by either engine).
+fn kinds(query: Query) -> Kinds {
+    let only = |persons, auctions, bids| Kinds {
+        persons,
+        auctions,
+        bids,
+    };
+    match (query, reads(query)) {
+        (Query::Q3 | Query::Q8, _) => only(true, true, false),
+        (_, Reads::BidTuples | Reads::Bids) => only(false, false, true),
+        (Query::Q4 | Query::Q6 | Query::Q9 | Query::Q20, _) => only(false, true, true),
+        (_, Reads::Events) => Kinds::ALL,
     }
 }
 

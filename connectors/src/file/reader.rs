@@ -48,7 +48,7 @@ pub struct FileReader<D, F> {
 
 impl<T, D, F> FileReader<D, F>
 where
-    D: FnMut(&[u8]) -> Result<T, String>,
+    D: FnMut(&[u8]) -> Result<Option<T>, String>,
     F: Fn(&T) -> EventTime,
 {
     /// Opens the files that hold partitions owned by worker `index` of `peers`.
@@ -109,7 +109,7 @@ fn open(path: &Path, owned: Vec<Option<usize>>) -> std::io::Result<OpenFile> {
 impl<T, D, F> SourceReader for FileReader<D, F>
 where
     T: 'static,
-    D: FnMut(&[u8]) -> Result<T, String> + 'static,
+    D: FnMut(&[u8]) -> Result<Option<T>, String> + 'static,
     F: Fn(&T) -> EventTime + 'static,
 {
     type Item = T;
@@ -242,7 +242,8 @@ where
 }
 
 /// Decodes one line (with its line end) of partition `partition`, read at
-/// line `line_no` of `path`, into `batch`: a record, or a dead letter.
+/// line `line_no` of `path`, into `batch`: a record, nothing (a line the
+/// decoder passes over), or a dead letter.
 fn decode_line<T, D, F>(
     line: &[u8],
     (path, line_no, partition): (&str, u64, usize),
@@ -250,7 +251,7 @@ fn decode_line<T, D, F>(
     event_time: &F,
     batch: &mut Batch<T>,
 ) where
-    D: FnMut(&[u8]) -> Result<T, String>,
+    D: FnMut(&[u8]) -> Result<Option<T>, String>,
     F: Fn(&T) -> EventTime,
 {
     let bytes = trim_line_end(line);
@@ -258,10 +259,11 @@ fn decode_line<T, D, F>(
         return;
     }
     match decode(bytes) {
-        Ok(record) => {
+        Ok(Some(record)) => {
             let time = event_time(&record);
             batch.records.push((partition, record, time));
         }
+        Ok(None) => {}
         Err(error) => batch.dead_letters.push(DeadLetter {
             source: path.to_string(),
             position: line_no,
@@ -276,8 +278,9 @@ mod tests {
     use super::*;
 
     /// Every line of a file over three buffers long, some crossing a
-    /// buffer's end, CRLF line ends, a malformed line and a last line
-    /// without a newline, read by two workers of two partitions each.
+    /// buffer's end, CRLF line ends, a malformed line, lines the decoder
+    /// passes over and a last line without a newline, read by two workers
+    /// of two partitions each.
     #[test]
     fn reads_every_line_across_buffer_ends() {
         let dir = tempfile::tempdir().unwrap();
@@ -288,10 +291,11 @@ mod tests {
             let line = format!("{i},{}", "x".repeat((i % 97) as usize));
             match i {
                 777 => text.push_str("not a number\n"),
+                _ if i % 1000 == 3 => text.push_str(&format!("#{line}\n")),
                 _ if i % 5 == 0 => text.push_str(&format!("{line}\r\n")),
                 _ => text.push_str(&format!("{line}\n")),
             }
-            if i != 777 {
+            if i != 777 && i % 1000 != 3 {
                 expected.push((i, line.split(',').nth(1).unwrap().to_string()));
             }
         }
@@ -301,10 +305,16 @@ mod tests {
         let mut got = Vec::new();
         let mut dead = Vec::new();
         for index in 0..2 {
-            let decode = |line: &[u8]| -> Result<(u64, String), String> {
+            let decode = |line: &[u8]| -> Result<Option<(u64, String)>, String> {
                 let line = std::str::from_utf8(line).map_err(|e| e.to_string())?;
+                if line.starts_with('#') {
+                    return Ok(None);
+                }
                 let (a, b) = line.split_once(',').ok_or("no comma")?;
-                Ok((a.parse().map_err(|_| "not a number")?, b.to_string()))
+                Ok(Some((
+                    a.parse().map_err(|_| "not a number")?,
+                    b.to_string(),
+                )))
             };
             let mut reader = FileReader::open(
                 std::slice::from_ref(&path),

@@ -134,7 +134,7 @@ impl FileSource {
             scope,
             ctx,
             config,
-            move |line| decoder.decode_bytes(line),
+            move |line| decoder.decode_bytes(line).map(Some),
             event_time,
         )
     }
@@ -157,7 +157,28 @@ impl FileSource {
             std::str::from_utf8(line)
                 .map_err(|e| format!("invalid UTF-8: {e}"))
                 .and_then(&mut decode)
+                .map(Some)
         };
+        self.build_reader(scope, ctx, config, decode, event_time)
+    }
+
+    /// Builds the source with a decoder of line bytes that may pass over a
+    /// line: `Ok(None)` is a well-formed line the job does not read, neither
+    /// a record nor a dead letter (a projection pushed into the source, such
+    /// as [`decode_kinds`](crate::nexmark::decode_kinds)).
+    pub fn build_filtered<'scope, T, D, F>(
+        self,
+        scope: Scope<'scope, EventTime>,
+        ctx: &Context,
+        config: SourceConfig,
+        decode: D,
+        event_time: F,
+    ) -> Result<SourceStreams<'scope, T>, FileSourceError>
+    where
+        T: 'static,
+        D: FnMut(&[u8]) -> Result<Option<T>, String> + 'static,
+        F: Fn(&T) -> EventTime + 'static,
+    {
         self.build_reader(scope, ctx, config, decode, event_time)
     }
 
@@ -172,7 +193,7 @@ impl FileSource {
     ) -> Result<SourceStreams<'scope, T>, FileSourceError>
     where
         T: 'static,
-        D: FnMut(&[u8]) -> Result<T, String> + 'static,
+        D: FnMut(&[u8]) -> Result<Option<T>, String> + 'static,
         F: Fn(&T) -> EventTime + 'static,
     {
         let files = self.files()?;

@@ -6,12 +6,14 @@ mod avro;
 pub mod bytes;
 mod csv_fields;
 mod csv_row;
+mod json_scan;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use avro::AvroCodec;
 pub use csv_row::CsvDecoder;
+pub use json_scan::JsonScan;
 
 /// A line-oriented record format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -33,7 +33,7 @@ use generate::EventMaker;
 use tidewater_operators::checkpoint::part::{decode, encode};
 
 pub use nexmark::event::{Auction, Bid, Event, Person};
-pub use skim::{decode_skimmed, SkimmedEvent};
+pub use skim::{decode_kinds, decode_skimmed, Kinds, SkimmedEvent};
 
 /// Logical partitions of the generated events.
 pub const PARTITIONS: u64 = 16;
