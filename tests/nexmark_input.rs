@@ -2,7 +2,8 @@
 //! `tidewater generate --what events` writes them, and as other engines are
 //! fed): every query gives the same rows as from the in-process generator
 //! (checked against oracles in `tests/nexmark.rs`), whether its input is
-//! skimmed of free text or decoded whole; and `--latency` counts the
+//! skimmed of free text or decoded whole; a malformed line is reported even
+//! when it is of a kind the query passes over; and `--latency` counts the
 //! results of every worker.
 
 mod common;
@@ -47,6 +48,58 @@ fn queries_read_the_same_events_from_a_file() {
         nexmark(query, Some(&events), "2", &read);
         assert_rows_eq(&read_rows(&read), &want, &format!("{query} from the file"));
     }
+}
+
+/// q3 reads no bids, so its file source checks bid lines without decoding
+/// them: a malformed one is still counted and reported with its line, the
+/// rows are those of the good lines, and `--fail-on-malformed` stops at it.
+#[test]
+fn a_malformed_line_of_a_kind_not_read_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.json");
+    run_ok(
+        Command::new(tidewater())
+            .args([
+                "generate", "--what", "events", "--events", EVENTS, "--output",
+            ])
+            .arg(&events),
+    );
+    let generated = dir.path().join("q3-generated.csv");
+    nexmark("q3", None, "1", &generated);
+    let text = std::fs::read_to_string(&events).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let bad = (1000..lines.len())
+        .find(|&i| lines[i].starts_with(r#"{"Bid":"#))
+        .expect("a bid line");
+    // A comma where a closing brace belongs: JSON no longer.
+    lines[bad] = lines[bad].replacen("}}", ",}}", 1);
+    std::fs::write(&events, lines.join("\n") + "\n").unwrap();
+
+    let read = dir.path().join("q3-read.csv");
+    let mut command = Command::new(example("nexmark"));
+    command.args(["--query", "q3", "--sorted", "-w", "2", "--output"]);
+    let ran = run_ok(command.arg(&read).arg("--input").arg(&events));
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    let position = format!("{}:{}: malformed JSON", events.display(), bad + 1);
+    assert!(stderr.contains(&position), "{position} not in: {stderr}");
+    assert_eq!(stderr.matches("malformed record").count(), 1, "{stderr}");
+    assert_rows_eq(
+        &read_rows(&read),
+        &read_rows(&generated),
+        "q3 past a bad bid",
+    );
+
+    let failed = Command::new(example("nexmark"))
+        .args(["--query", "q3", "--fail-on-malformed", "--input"])
+        .arg(&events)
+        .output()
+        .unwrap();
+    assert!(
+        !failed.status.success(),
+        "--fail-on-malformed ran to the end"
+    );
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(stderr.contains(&position), "{position} not in: {stderr}");
 }
 
 #[test]

@@ -9,7 +9,8 @@
 //! values it decodes).
 //!
 //! One loop walks a value, its nesting kept in the bits of a `u128`, and the
-//! cursor stays in a local; strings and digits go eight bytes a step. A walk
+//! cursor stays in a local; strings go sixteen bytes a step (SSE2 on x86-64,
+//! else eight) and digits eight. A walk
 //! of recursive calls that each loaded and stored the cursor, a byte a step,
 //! cost over twice the time.
 
@@ -218,21 +219,26 @@ fn unmarked(rest: &[u8], marked: impl Fn(u64) -> u64) -> usize {
     run
 }
 
-/// The end of a string whose contents start at `pos`: after its closing
-/// quote. Eight bytes a step while none of them is a quote, a backslash, a
-/// control character or part of a multi-byte character.
+/// The high bit of each byte of `w` that a string cannot hold as it is: a
+/// quote, a backslash, a control character or a byte of a multi-byte
+/// character (a false mark may follow a true one).
 #[inline(always)]
-fn string_end(bytes: &[u8], mut pos: usize) -> Result<usize, Fault> {
+fn special(w: u64) -> u64 {
     const HIGH: u64 = splat(0x80);
     let zero = |w: u64| w.wrapping_sub(splat(0x01)) & !w & HIGH;
-    let special = |w: u64| {
-        (w.wrapping_sub(splat(0x20)) & !w & HIGH)
-            | (w & HIGH)
-            | zero(w ^ splat(b'"'))
-            | zero(w ^ splat(b'\\'))
-    };
+    (w.wrapping_sub(splat(0x20)) & !w & HIGH)
+        | (w & HIGH)
+        | zero(w ^ splat(b'"'))
+        | zero(w ^ splat(b'\\'))
+}
+
+/// The end of a string whose contents start at `pos`: after its closing
+/// quote. Many bytes a step (see [`plain_run`]), then one at a time from the
+/// first [`special`] byte.
+#[inline(always)]
+fn string_end(bytes: &[u8], mut pos: usize) -> Result<usize, Fault> {
     loop {
-        pos += unmarked(bytes.get(pos..).unwrap_or_default(), special);
+        pos += plain_run(bytes.get(pos..).unwrap_or_default());
         match bytes.get(pos) {
             Some(b'"') => return Ok(pos + 1),
             Some(b'\\') => pos = escape_end(bytes, pos)?,
@@ -242,6 +248,44 @@ fn string_end(bytes: &[u8], mut pos: usize) -> Result<usize, Fault> {
             None => return fault(pos, "unterminated string"),
         }
     }
+}
+
+/// The number of bytes at the start of `rest` before the first [`special`]
+/// one (or before its last few, up to seven, which are left to the caller):
+/// sixteen a step with three SSE2 comparisons (SSE2 is part of every x86-64
+/// processor; eight-byte words alone took twice the time), then eight.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn plain_run(rest: &[u8]) -> usize {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    let mut run = 0;
+    for block in rest.chunks_exact(16) {
+        // SAFETY: SSE2 is always available on x86-64, and the unaligned load
+        // reads the sixteen bytes of `block`.
+        let marks = unsafe {
+            let v = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
+            let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+            let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+            // Signed: bytes at or above 0x80 are negative, so below 0x20 too.
+            let low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), low)) as u32
+        };
+        if marks != 0 {
+            return run + marks.trailing_zeros() as usize;
+        }
+        run += 16;
+    }
+    run + unmarked(&rest[run..], special)
+}
+
+/// Elsewhere, eight bytes a step.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn plain_run(rest: &[u8]) -> usize {
+    unmarked(rest, special)
 }
 
 /// The end of the escape sequence whose backslash is at `pos`.
