@@ -17,8 +17,11 @@ use crate::format::trim_line_end;
 use crate::source::{Batch, SourceReader};
 use crate::DeadLetter;
 
-/// The read buffer of one file: lines within it are decoded in place.
-const BUFFER: usize = 1 << 20;
+/// The read buffer of one file: lines within it are decoded in place. At
+/// 128 KiB the kernel's copy into it stays in cache: reading a 1.4 GB file
+/// and finding its lines took 0.28 CPU-s, against 0.35 with 1 MiB (three
+/// runs each).
+const BUFFER: usize = 1 << 17;
 
 struct OpenFile {
     path: String,

@@ -118,6 +118,86 @@ impl<'a> JsonScan<'a> {
     pub fn value(&mut self) -> Result<(), String> {
         self.step(value_end(self.bytes, self.pos))
     }
+
+    /// Passes over whitespace and one string, returning it unescaped.
+    pub fn text(&mut self) -> Result<std::borrow::Cow<'a, str>, String> {
+        let raw = self.string()?;
+        if raw.contains(&b'\\') {
+            // The quotes are around `raw` in the text.
+            let start = raw.as_ptr() as usize - self.bytes.as_ptr() as usize - 1;
+            let quoted = &self.bytes[start..start + raw.len() + 2];
+            let text = serde_json::from_slice(quoted).map_err(|e| e.to_string())?;
+            return Ok(std::borrow::Cow::Owned(text));
+        }
+        // Checked as it was passed over.
+        let text = std::str::from_utf8(raw).map_err(|e| format!("invalid UTF-8: {e}"))?;
+        Ok(std::borrow::Cow::Borrowed(text))
+    }
+
+    /// Passes over whitespace and one number that is a non-negative
+    /// integer below 2^64.
+    pub fn unsigned(&mut self) -> Result<u64, String> {
+        let mut pos = self.pos;
+        let at = match space(self.bytes, &mut pos) {
+            Some(b'-' | b'0'..=b'9') => pos,
+            _ => return Err(format!("malformed JSON at column {}: expected a number", pos + 1)),
+        };
+        self.step(number_end(self.bytes, at))?;
+        std::str::from_utf8(&self.bytes[at..self.pos])
+            .ok()
+            .and_then(|digits| digits.parse().ok())
+            .ok_or_else(|| format!("column {}: not an unsigned 64-bit integer", at + 1))
+    }
+
+    /// Passes over whitespace and one object, calling `member` with the
+    /// raw key of each member (escapes left as they are) and the cursor at
+    /// its value, which `member` must pass over.
+    ///
+    /// ```
+    /// use tidewater_connectors::format::JsonScan;
+    ///
+    /// let mut scan = JsonScan::new(br#"{"id": 7, "name": "a\u00e9", "tags": [1]}"#);
+    /// let (mut id, mut name) = (0, String::new());
+    /// scan.members(|scan, key| {
+    ///     match key {
+    ///         b"id" => id = scan.unsigned()?,
+    ///         b"name" => name = scan.text()?.into_owned(),
+    ///         _ => scan.value()?,
+    ///     }
+    ///     Ok(())
+    /// })?;
+    /// scan.end()?;
+    /// assert_eq!((id, name.as_str()), (7, "aé"));
+    /// # Ok::<(), String>(())
+    /// ```
+    pub fn members(
+        &mut self,
+        mut member: impl FnMut(&mut Self, &'a [u8]) -> Result<(), String>,
+    ) -> Result<(), String> {
+        self.expect(b'{')?;
+        let mut pos = self.pos;
+        if space(self.bytes, &mut pos) == Some(b'}') {
+            self.pos = pos + 1;
+            return Ok(());
+        }
+        loop {
+            let key = self.string()?;
+            self.expect(b':')?;
+            member(self, key)?;
+            let mut pos = self.pos;
+            match space(self.bytes, &mut pos) {
+                Some(b',') => self.pos = pos + 1,
+                Some(b'}') => {
+                    self.pos = pos + 1;
+                    return Ok(());
+                }
+                _ => {
+                    let what = format!("malformed JSON at column {}: expected `,` or `}}`", pos + 1);
+                    return Err(what);
+                }
+            }
+        }
+    }
 }
 
 /// Passes over whitespace and returns the next byte, if any.
