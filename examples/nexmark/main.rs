@@ -23,7 +23,7 @@
 //! results go to standard output as CSV.
 
 use tidewater::connectors::kafka::{KafkaSource, KafkaUri};
-use tidewater::connectors::nexmark::{decode_kinds, Kinds, SkimmedEvent};
+use tidewater::connectors::nexmark::{EventLines, Kinds, SkimmedEvent};
 use tidewater::connectors::output::Output;
 use tidewater::prelude::*;
 
@@ -207,8 +207,8 @@ fn main() -> anyhow::Result<()> {
                 }
                 Some(input) if skim => {
                     // Lines of kinds the query does not read are only checked.
-                    let kinds = kinds(job.query);
-                    let decode = move |line: &[u8]| decode_kinds(line, kinds);
+                    let mut lines = EventLines::new(kinds(job.query));
+                    let decode = move |line: &[u8]| lines.decode(line);
                     FileSource::new([input])
                         .format(Format::Json)
                         .build_filtered(scope, ctx, config, decode, Event::timestamp)?

@@ -165,7 +165,7 @@ impl FileSource {
     /// Builds the source with a decoder of line bytes that may pass over a
     /// line: `Ok(None)` is a well-formed line the job does not read, neither
     /// a record nor a dead letter (a projection pushed into the source, such
-    /// as [`decode_kinds`](crate::nexmark::decode_kinds)).
+    /// as [`EventLines`](crate::nexmark::EventLines)).
     pub fn build_filtered<'scope, T, D, F>(
         self,
         scope: Scope<'scope, EventTime>,

@@ -48,7 +48,7 @@ pub struct JsonScan<'a> {
 }
 
 /// Where a text stops being JSON, and why.
-struct Fault {
+pub(super) struct Fault {
     at: usize,
     what: &'static str,
 }
@@ -140,7 +140,12 @@ impl<'a> JsonScan<'a> {
         let mut pos = self.pos;
         let at = match space(self.bytes, &mut pos) {
             Some(b'-' | b'0'..=b'9') => pos,
-            _ => return Err(format!("malformed JSON at column {}: expected a number", pos + 1)),
+            _ => {
+                return Err(format!(
+                    "malformed JSON at column {}: expected a number",
+                    pos + 1
+                ))
+            }
         };
         self.step(number_end(self.bytes, at))?;
         std::str::from_utf8(&self.bytes[at..self.pos])
@@ -192,7 +197,8 @@ impl<'a> JsonScan<'a> {
                     return Ok(());
                 }
                 _ => {
-                    let what = format!("malformed JSON at column {}: expected `,` or `}}`", pos + 1);
+                    let what =
+                        format!("malformed JSON at column {}: expected `,` or `}}`", pos + 1);
                     return Err(what);
                 }
             }
@@ -316,7 +322,7 @@ fn special(w: u64) -> u64 {
 /// quote. Many bytes a step (see [`plain_run`]), then one at a time from the
 /// first [`special`] byte.
 #[inline(always)]
-fn string_end(bytes: &[u8], mut pos: usize) -> Result<usize, Fault> {
+pub(super) fn string_end(bytes: &[u8], mut pos: usize) -> Result<usize, Fault> {
     loop {
         pos += plain_run(bytes.get(pos..).unwrap_or_default());
         match bytes.get(pos) {
@@ -396,7 +402,7 @@ fn multi_byte_end(bytes: &[u8], pos: usize) -> Result<usize, Fault> {
 
 /// The end of `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?` at `pos`.
 #[inline(always)]
-fn number_end(bytes: &[u8], mut pos: usize) -> Result<usize, Fault> {
+pub(super) fn number_end(bytes: &[u8], mut pos: usize) -> Result<usize, Fault> {
     // A byte is not a digit if, less b'0', it is above 9.
     let not_digit = |w: u64| {
         let d = w ^ splat(b'0');

@@ -7,6 +7,7 @@ pub mod bytes;
 mod csv_fields;
 mod csv_row;
 mod json_scan;
+mod json_shape;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -14,6 +15,7 @@ use serde::Serialize;
 pub use avro::AvroCodec;
 pub use csv_row::CsvDecoder;
 pub use json_scan::JsonScan;
+pub use json_shape::JsonShape;
 
 /// A line-oriented record format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

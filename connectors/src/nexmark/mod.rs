@@ -19,6 +19,7 @@
 //! [`NexmarkSource::channels`]).
 
 mod generate;
+mod lines;
 mod skim;
 
 use std::rc::Rc;
@@ -32,8 +33,9 @@ use crate::source::{event_source, Batch, SourceConfig, SourceReader, SourceStrea
 use generate::EventMaker;
 use tidewater_operators::checkpoint::part::{decode, encode};
 
+pub use lines::{EventLines, Kinds};
 pub use nexmark::event::{Auction, Bid, Event, Person};
-pub use skim::{decode_kinds, decode_skimmed, Kinds, SkimmedEvent};
+pub use skim::{decode_skimmed, SkimmedEvent};
 
 /// Logical partitions of the generated events.
 pub const PARTITIONS: u64 = 16;

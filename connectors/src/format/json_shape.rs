@@ -1,0 +1,193 @@
+//! Checking a JSON line by the shape of one before it: [`JsonShape`] is a
+//! line's fixed text (brackets, keys, separators, whitespace) with holes
+//! where its string and number values were. A later line that fills the
+//! same text's holes with other well-formed strings and numbers is
+//! well-formed JSON too, and matching it takes a comparison per run of
+//! fixed text instead of a step per token: machine-written JSON lines (every
+//! line of `tidewater generate --what events`, most producers' lines) repeat
+//! their keys in the same order.
+//!
+//! Why a match is enough: JSON's tokens do not depend on what surrounds
+//! them but for being inside a string or not, and the fixed text leaves a
+//! matching line in the same state as the shape's line at every hole. A
+//! number hole takes the longest number there, which the fixed text after it
+//! (a `,`, `}`, `]` or space in the shape's line) must then follow.
+
+use super::json_scan::{number_end, string_end};
+
+/// What a stretch of a shaped line holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Piece {
+    /// These bytes of the shape's text, exactly.
+    Fixed(std::ops::Range<usize>),
+    /// A string's contents and closing quote (the opening quote is fixed).
+    String,
+    /// A number.
+    Number,
+}
+
+/// The shape of a well-formed JSON line (see the module's documentation).
+///
+/// ```
+/// use tidewater_connectors::format::{JsonScan, JsonShape};
+///
+/// let first = br#"{"Bid":{"auction":1000,"url":"https://x","extra":"ab"}}"#;
+/// JsonScan::check(first)?;
+/// let shape = JsonShape::of(first);
+/// assert!(shape.matches(br#"{"Bid":{"auction":7,"url":"h\"i","extra":""}}"#));
+/// assert!(!shape.matches(br#"{"Bid":{"auction":7,"url":"h\"i","extra":""}"#));
+/// assert!(!shape.matches(br#"{"Bid":{"auction":07,"url":"","extra":""}}"#));
+/// assert!(!shape.matches(br#"{"Bid":{"bidder":7,"url":"","extra":""}}"#));
+/// # Ok::<(), String>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JsonShape {
+    text: Vec<u8>,
+    pieces: Vec<Piece>,
+}
+
+impl JsonShape {
+    /// The shape of `line`, which must be well-formed JSON (check it with
+    /// [`JsonScan::check`](super::JsonScan::check) first: a shape taken from
+    /// anything else matches nothing reliably).
+    pub fn of(line: &[u8]) -> JsonShape {
+        let mut shape = JsonShape {
+            text: Vec::with_capacity(line.len()),
+            pieces: Vec::new(),
+        };
+        let mut start = 0;
+        let mut pos = 0;
+        while let Some(&b) = line.get(pos) {
+            match b {
+                b'"' => {
+                    let end = string_end(line, pos + 1).unwrap_or(line.len());
+                    let after = line[end..].iter().find(|b| !b.is_ascii_whitespace());
+                    if after == Some(&b':') {
+                        // A key: fixed text.
+                        shape.text.extend_from_slice(&line[pos..end]);
+                    } else {
+                        shape.text.push(b'"');
+                        shape.fixed(&mut start, Piece::String);
+                    }
+                    pos = end;
+                }
+                b'-' | b'0'..=b'9' => {
+                    shape.fixed(&mut start, Piece::Number);
+                    pos = number_end(line, pos).unwrap_or(line.len());
+                }
+                _ => {
+                    shape.text.push(b);
+                    pos += 1;
+                }
+            }
+        }
+        let end = shape.text.len();
+        shape.pieces.push(Piece::Fixed(start..end));
+        shape
+    }
+
+    /// Ends the fixed text that began at `start` and adds `hole` after it.
+    fn fixed(&mut self, start: &mut usize, hole: Piece) {
+        let end = self.text.len();
+        self.pieces.push(Piece::Fixed(*start..end));
+        self.pieces.push(hole);
+        *start = end;
+    }
+
+    /// Whether `line` has this shape, so that it is well-formed JSON.
+    pub fn matches(&self, line: &[u8]) -> bool {
+        let mut pos = 0;
+        for piece in &self.pieces {
+            pos = match piece {
+                Piece::Fixed(range) => {
+                    let fixed = &self.text[range.clone()];
+                    match line.get(pos..pos + fixed.len()) {
+                        Some(bytes) if bytes == fixed => pos + fixed.len(),
+                        _ => return false,
+                    }
+                }
+                Piece::String => match string_end(line, pos) {
+                    Ok(end) => end,
+                    Err(_) => return false,
+                },
+                Piece::Number => match line.get(pos) {
+                    Some(b'-' | b'0'..=b'9') => match number_end(line, pos) {
+                        Ok(end) => end,
+                        Err(_) => return false,
+                    },
+                    _ => return false,
+                },
+            };
+        }
+        pos == line.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::JsonScan;
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Flat and nested objects of strings and numbers, as a JSON-lines
+    /// writer prints them: one shape, many values.
+    fn record() -> impl Strategy<Value = (Vec<u8>, Vec<u8>)> {
+        let number = prop_oneof![
+            any::<i64>().prop_map(|n| n.to_string()),
+            (-1e9f64..1e9).prop_map(|f| serde_json::to_string(&f).unwrap()),
+        ]
+        .boxed();
+        let string = "[ -~é\"\\\\\n]{0,24}"
+            .prop_map(|s| serde_json::to_string(&s).unwrap())
+            .boxed();
+        let null = Just("null".to_string()).boxed();
+        let line = |values: Vec<String>| {
+            let members: Vec<String> = (values.iter().enumerate())
+                .map(|(i, v)| format!("\"k{i}\":{v}"))
+                .collect();
+            let members = members.join(",");
+            format!("{{\"Tag\":{{{members}}}, \"n\": [1, {{}}]}}").into_bytes()
+        };
+        prop::collection::vec(0..3u8, 1..8).prop_flat_map(move |kinds| {
+            let values: Vec<BoxedStrategy<String>> = (kinds.iter())
+                .map(|kind| [&number, &string, &null][*kind as usize].clone())
+                .collect();
+            (values.clone(), values).prop_map(move |(a, b)| (line(a), line(b)))
+        })
+    }
+
+    proptest! {
+        /// A line of the same shape matches; any one-byte change that
+        /// still matches is well-formed JSON.
+        #[test]
+        fn matching_lines_are_json((first, second) in record(), at in any::<prop::sample::Index>(), byte in any::<u8>()) {
+            prop_assert!(JsonScan::check(&first).is_ok());
+            let shape = JsonShape::of(&first);
+            prop_assert!(shape.matches(&first));
+            prop_assert!(shape.matches(&second), "{}", String::from_utf8_lossy(&second));
+            let mut changed = second.clone();
+            let i = at.index(changed.len());
+            changed[i] = byte;
+            if shape.matches(&changed) {
+                prop_assert!(JsonScan::check(&changed).is_ok(), "{}", String::from_utf8_lossy(&changed));
+            }
+            changed.remove(i);
+            if shape.matches(&changed) {
+                prop_assert!(JsonScan::check(&changed).is_ok(), "{}", String::from_utf8_lossy(&changed));
+            }
+        }
+    }
+
+    #[test]
+    fn keys_and_spaces_are_fixed_values_are_holes() {
+        let shape = JsonShape::of(br#" {"a" : "x", "b":[1, -2.5e3, true]} "#);
+        assert!(shape.matches(br#" {"a" : "yy\u00e9", "b":[0, 7, true]} "#));
+        assert!(!shape.matches(br#" {"a" : "x", "b":[1, 2, false]} "#));
+        assert!(!shape.matches(br#" {"a": "x", "b":[1, 2, true]} "#));
+        assert!(!shape.matches(br#" {"a" : "x", "b":[1, 2, true]}"#));
+        assert!(!shape.matches(br#" {"a" : 1, "b":[1, 2, true]} "#));
+        assert!(!shape.matches(br#" {"a" : "x", "b":["1", 2, true]} "#));
+        assert!(!shape.matches(b" {\"a\" : \"\x01\", \"b\":[1, 2, true]} "));
+        assert!(!shape.matches(br#" {"a" : "x", "b":[1., 2, true]} "#));
+    }
+}
