@@ -102,7 +102,7 @@ impl JsonShape {
                 Piece::Fixed(range) => {
                     let fixed = &self.text[range.clone()];
                     match line.get(pos..pos + fixed.len()) {
-                        Some(bytes) if bytes == fixed => pos + fixed.len(),
+                        Some(bytes) if same(bytes, fixed) => pos + fixed.len(),
                         _ => return false,
                     }
                 }
@@ -121,6 +121,16 @@ impl JsonShape {
         }
         pos == line.len()
     }
+}
+
+/// Whether two slices of the same length are equal: eight bytes a step,
+/// inline (the short runs of fixed text spent more in calls to `memcmp`).
+#[inline(always)]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let word = |c: &[u8]| u64::from_le_bytes(c.try_into().expect("eight bytes"));
+    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
+    x.by_ref().zip(y.by_ref()).all(|(c, d)| word(c) == word(d))
+        && x.remainder().iter().zip(y.remainder()).all(|(c, d)| c == d)
 }
 
 #[cfg(test)]

@@ -66,6 +66,8 @@ fn kind(tag: &[u8]) -> Option<usize> {
 pub struct EventLines {
     kinds: Kinds,
     shapes: [Option<JsonShape>; 3],
+    /// The kind of the last line passed over.
+    last: Option<usize>,
 }
 
 impl EventLines {
@@ -74,6 +76,7 @@ impl EventLines {
         EventLines {
             kinds,
             shapes: [None, None, None],
+            last: None,
         }
     }
 
@@ -86,6 +89,13 @@ impl EventLines {
             let line = std::str::from_utf8(line).map_err(|e| format!("invalid UTF-8: {e}"))?;
             decode_skimmed(line).map(Some)
         };
+        // Most lines are of the kind of the line before, and if that was
+        // passed over its shape names the kind.
+        if let Some(shape) = self.last.and_then(|kind| self.shapes[kind].as_ref()) {
+            if shape.matches(line) {
+                return Ok(None);
+            }
+        }
         let mut scan = JsonScan::new(line);
         let tag = scan.expect(b'{').and_then(|()| scan.string());
         let Some(kind) = tag.ok().and_then(kind) else {
@@ -95,6 +105,7 @@ impl EventLines {
             // Field by field; serde decides any line this does not take.
             return fields(&mut scan, kind).map(Some).or_else(|_| whole(line));
         }
+        self.last = Some(kind);
         if self.shapes[kind]
             .as_ref()
             .is_some_and(|shape| shape.matches(line))
