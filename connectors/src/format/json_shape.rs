@@ -20,7 +20,14 @@ use super::json_scan::{number_end, string_end};
 enum Piece {
     /// These bytes of the shape's text, exactly.
     Fixed(std::ops::Range<usize>),
-    /// A string's contents and closing quote (the opening quote is fixed).
+    /// A value.
+    Hole(Hole),
+}
+
+/// What a hole in a shape takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hole {
+    /// A string: its contents and closing quote (the opening quote is fixed).
     String,
     /// A number.
     Number,
@@ -38,12 +45,22 @@ enum Piece {
 /// assert!(!shape.matches(br#"{"Bid":{"auction":7,"url":"h\"i","extra":""}"#));
 /// assert!(!shape.matches(br#"{"Bid":{"auction":07,"url":"","extra":""}}"#));
 /// assert!(!shape.matches(br#"{"Bid":{"bidder":7,"url":"","extra":""}}"#));
+///
+/// // Where the values are, and whose.
+/// let keys: Vec<_> = shape.holes().map(|(_, key)| key.unwrap()).collect();
+/// assert_eq!(keys, [&b"auction"[..], b"url", b"extra"]);
+/// let line = br#"{"Bid":{"auction":7,"url":"h","extra":""}}"#;
+/// let mut values = Vec::new();
+/// assert!(shape.fill(line, |at| values.push(&line[at])));
+/// assert_eq!(values, [&b"7"[..], b"h", b""]);
 /// # Ok::<(), String>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JsonShape {
     text: Vec<u8>,
     pieces: Vec<Piece>,
+    /// Each hole, and the range of `text` that is its key, if any.
+    holes: Vec<(Hole, Option<std::ops::Range<usize>>)>,
 }
 
 impl JsonShape {
@@ -54,9 +71,12 @@ impl JsonShape {
         let mut shape = JsonShape {
             text: Vec::with_capacity(line.len()),
             pieces: Vec::new(),
+            holes: Vec::new(),
         };
         let mut start = 0;
         let mut pos = 0;
+        // The key before the next value, while only `:` and spaces follow it.
+        let mut key = None;
         while let Some(&b) = line.get(pos) {
             match b {
                 b'"' => {
@@ -64,18 +84,23 @@ impl JsonShape {
                     let after = line[end..].iter().find(|b| !b.is_ascii_whitespace());
                     if after == Some(&b':') {
                         // A key: fixed text.
+                        let at = shape.text.len() + 1;
+                        key = Some(at..at + end - pos - 2);
                         shape.text.extend_from_slice(&line[pos..end]);
                     } else {
                         shape.text.push(b'"');
-                        shape.fixed(&mut start, Piece::String);
+                        shape.hole(&mut start, Hole::String, key.take());
                     }
                     pos = end;
                 }
                 b'-' | b'0'..=b'9' => {
-                    shape.fixed(&mut start, Piece::Number);
+                    shape.hole(&mut start, Hole::Number, key.take());
                     pos = number_end(line, pos).unwrap_or(line.len());
                 }
                 _ => {
+                    if !matches!(b, b':' | b' ' | b'\t' | b'\n' | b'\r') {
+                        key = None;
+                    }
                     shape.text.push(b);
                     pos += 1;
                 }
@@ -86,16 +111,30 @@ impl JsonShape {
         shape
     }
 
-    /// Ends the fixed text that began at `start` and adds `hole` after it.
-    fn fixed(&mut self, start: &mut usize, hole: Piece) {
+    /// Ends the fixed text that began at `start` and adds a hole after it,
+    /// the value of `key` if that is given.
+    fn hole(&mut self, start: &mut usize, hole: Hole, key: Option<std::ops::Range<usize>>) {
         let end = self.text.len();
         self.pieces.push(Piece::Fixed(*start..end));
-        self.pieces.push(hole);
+        self.pieces.push(Piece::Hole(hole));
+        self.holes.push((hole, key));
         *start = end;
+    }
+
+    /// The holes, in order: what each takes, and the raw key (escapes left
+    /// as they are) whose value it is, if it is an object member's value.
+    pub fn holes(&self) -> impl Iterator<Item = (Hole, Option<&[u8]>)> {
+        (self.holes.iter()).map(|(hole, key)| (*hole, key.clone().map(|k| &self.text[k])))
     }
 
     /// Whether `line` has this shape, so that it is well-formed JSON.
     pub fn matches(&self, line: &[u8]) -> bool {
+        self.fill(line, |_| {})
+    }
+
+    /// Whether `line` has this shape, calling `hole` with where each hole's
+    /// value lies in it, in order (a string's contents, without its quotes).
+    pub fn fill(&self, line: &[u8], mut hole: impl FnMut(std::ops::Range<usize>)) -> bool {
         let mut pos = 0;
         for piece in &self.pieces {
             pos = match piece {
@@ -106,13 +145,19 @@ impl JsonShape {
                         _ => return false,
                     }
                 }
-                Piece::String => match string_end(line, pos) {
-                    Ok(end) => end,
+                Piece::Hole(Hole::String) => match string_end(line, pos) {
+                    Ok(end) => {
+                        hole(pos..end - 1);
+                        end
+                    }
                     Err(_) => return false,
                 },
-                Piece::Number => match line.get(pos) {
+                Piece::Hole(Hole::Number) => match line.get(pos) {
                     Some(b'-' | b'0'..=b'9') => match number_end(line, pos) {
-                        Ok(end) => end,
+                        Ok(end) => {
+                            hole(pos..end);
+                            end
+                        }
                         Err(_) => return false,
                     },
                     _ => return false,
@@ -199,5 +244,20 @@ mod tests {
         assert!(!shape.matches(br#" {"a" : "x", "b":["1", 2, true]} "#));
         assert!(!shape.matches(b" {\"a\" : \"\x01\", \"b\":[1, 2, true]} "));
         assert!(!shape.matches(br#" {"a" : "x", "b":[1., 2, true]} "#));
+        // Only a member's own value is that key's; array elements are no one's.
+        let holes: Vec<_> = shape.holes().collect();
+        let a = Some(&b"a"[..]);
+        assert_eq!(
+            holes,
+            [
+                (Hole::String, a),
+                (Hole::Number, None),
+                (Hole::Number, None)
+            ]
+        );
+        let line = br#" {"a" : "y\"", "b":[10, -1, true]} "#;
+        let mut values = Vec::new();
+        assert!(shape.fill(line, |at| values.push(&line[at])));
+        assert_eq!(values, [&br#"y\""#[..], b"10", b"-1"]);
     }
 }

@@ -15,7 +15,7 @@ use serde::Serialize;
 pub use avro::AvroCodec;
 pub use csv_row::CsvDecoder;
 pub use json_scan::JsonScan;
-pub use json_shape::JsonShape;
+pub use json_shape::{Hole, JsonShape};
 
 /// A line-oriented record format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

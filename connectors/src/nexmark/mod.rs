@@ -18,6 +18,7 @@
 //! bids' channels when a query does not read them ([`NexmarkSource::extra`],
 //! [`NexmarkSource::channels`]).
 
+mod fields;
 mod generate;
 mod lines;
 mod skim;
