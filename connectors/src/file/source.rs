@@ -130,7 +130,7 @@ impl FileSource {
         let files = self.files()?;
         let format = self.format.unwrap_or_else(|| Format::from_path(&files[0]));
         let mut decoder = format.decoder::<T>();
-        self.build_reader(
+        self.build_filtered(
             scope,
             ctx,
             config,
@@ -139,51 +139,12 @@ impl FileSource {
         )
     }
 
-    /// Builds the source with a custom line decoder.
-    pub fn build_with<'scope, T, D, F>(
-        self,
-        scope: Scope<'scope, EventTime>,
-        ctx: &Context,
-        config: SourceConfig,
-        mut decode: D,
-        event_time: F,
-    ) -> Result<SourceStreams<'scope, T>, FileSourceError>
-    where
-        T: 'static,
-        D: FnMut(&str) -> Result<T, String> + 'static,
-        F: Fn(&T) -> EventTime + 'static,
-    {
-        let decode = move |line: &[u8]| {
-            std::str::from_utf8(line)
-                .map_err(|e| format!("invalid UTF-8: {e}"))
-                .and_then(&mut decode)
-                .map(Some)
-        };
-        self.build_reader(scope, ctx, config, decode, event_time)
-    }
-
     /// Builds the source with a decoder of line bytes that may pass over a
     /// line: `Ok(None)` is a well-formed line the job does not read, neither
     /// a record nor a dead letter (a projection pushed into the source, such
-    /// as [`EventLines`](crate::nexmark::EventLines)).
+    /// as [`EventLines`](crate::nexmark::EventLines)); the decoder is the
+    /// format, so [`format`](Self::format) does not apply.
     pub fn build_filtered<'scope, T, D, F>(
-        self,
-        scope: Scope<'scope, EventTime>,
-        ctx: &Context,
-        config: SourceConfig,
-        decode: D,
-        event_time: F,
-    ) -> Result<SourceStreams<'scope, T>, FileSourceError>
-    where
-        T: 'static,
-        D: FnMut(&[u8]) -> Result<Option<T>, String> + 'static,
-        F: Fn(&T) -> EventTime + 'static,
-    {
-        self.build_reader(scope, ctx, config, decode, event_time)
-    }
-
-    /// Builds the source with a decoder of line bytes.
-    fn build_reader<'scope, T, D, F>(
         self,
         scope: Scope<'scope, EventTime>,
         ctx: &Context,
