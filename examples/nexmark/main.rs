@@ -210,7 +210,6 @@ fn main() -> anyhow::Result<()> {
                     let mut lines = EventLines::new(kinds(job.query));
                     let decode = move |line: &[u8]| lines.decode(line);
                     FileSource::new([input])
-                        .format(Format::Json)
                         .build_filtered(scope, ctx, config, decode, Event::timestamp)?
                         .records
                 }
