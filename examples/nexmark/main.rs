@@ -22,8 +22,9 @@
 //! category 10), q21 (channel ids) and q22 (URL directories). Each module's doc gives its rows. Without `--output`,
 //! results go to standard output as CSV.
 
+use tidewater::connectors::format::trim_line_end;
 use tidewater::connectors::kafka::{KafkaSource, KafkaUri};
-use tidewater::connectors::nexmark::{EventLines, Kinds, SkimmedEvent};
+use tidewater::connectors::nexmark::{EventLines, Kinds};
 use tidewater::connectors::output::Output;
 use tidewater::prelude::*;
 
@@ -194,10 +195,14 @@ fn main() -> anyhow::Result<()> {
                     let json = uri.format == Format::Json && uri.avro.is_none() && !uri.bytes;
                     let source = KafkaSource::new(uri);
                     if skim && json {
-                        let time = |e: &SkimmedEvent| e.0.timestamp();
-                        let records = source.build(scope, ctx, config, time);
-                        let records = records.map_err(anyhow::Error::msg)?.records;
-                        records.map(|(SkimmedEvent(event), t)| (event, t))
+                        // As from a file (below): records of kinds the
+                        // query does not read are only checked.
+                        let mut lines = EventLines::new(kinds(job.query));
+                        let decode = move |raw: &[u8]| lines.decode(trim_line_end(raw));
+                        source
+                            .build_filtered(scope, ctx, config, decode, Event::timestamp)
+                            .map_err(anyhow::Error::msg)?
+                            .records
                     } else {
                         source
                             .build(scope, ctx, config, Event::timestamp)

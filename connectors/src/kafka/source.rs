@@ -56,7 +56,31 @@ impl KafkaSource {
         T: serde::de::DeserializeOwned + 'static,
         F: Fn(&T) -> EventTime + 'static,
     {
-        let reader = KafkaReader::open(&self.uri, scope.index(), scope.peers(), event_time)?;
+        let mut payloads = Payloads::for_uri(&self.uri)?;
+        let decode = move |raw: &[u8]| payloads.decode(raw).map(Some);
+        self.build_filtered(scope, ctx, config, decode, event_time)
+    }
+
+    /// Builds the source with a decoder of record values that may pass over
+    /// a record: `Ok(None)` is a well-formed record the job does not read,
+    /// neither a record nor a dead letter (such as
+    /// [`EventLines`](crate::nexmark::EventLines)); the decoder is the
+    /// format, so the URI's `format`, `avro` and `bytes` do not apply.
+    pub fn build_filtered<'scope, T, D, F>(
+        self,
+        scope: Scope<'scope, EventTime>,
+        ctx: &Context,
+        config: SourceConfig,
+        decode: D,
+        event_time: F,
+    ) -> Result<SourceStreams<'scope, T>, String>
+    where
+        T: 'static,
+        D: FnMut(&[u8]) -> Result<Option<T>, String> + 'static,
+        F: Fn(&T) -> EventTime + 'static,
+    {
+        let (index, peers) = (scope.index(), scope.peers());
+        let reader = KafkaReader::open(&self.uri, index, peers, decode, event_time)?;
         Ok(event_source(scope, "KafkaSource", ctx, config, reader))
     }
 }
@@ -73,7 +97,7 @@ struct Partition {
     done: bool,
 }
 
-struct KafkaReader<T, F> {
+struct KafkaReader<T, D, F> {
     uri: KafkaUri,
     consumer: Arc<BaseConsumer>,
     partitions: Vec<Partition>,
@@ -81,8 +105,9 @@ struct KafkaReader<T, F> {
     queues: Vec<Option<PartitionQueue<DefaultConsumerContext>>>,
     assigned: bool,
     committed_at_end: bool,
-    decoder: Payloads<T>,
+    decoder: D,
     event_time: F,
+    record: std::marker::PhantomData<T>,
 }
 
 /// Decodes message values: lines of a line format, or Avro datums.
@@ -93,6 +118,18 @@ struct Payloads<T> {
 }
 
 impl<T: serde::de::DeserializeOwned> Payloads<T> {
+    /// The decoder `uri`'s options name.
+    fn for_uri(uri: &KafkaUri) -> Result<Self, String> {
+        Ok(Payloads {
+            lines: uri.format.decoder(),
+            avro: match &uri.avro {
+                Some(spec) => Some(AvroCodec::load(&spec.schema, spec.id)?),
+                None => None,
+            },
+            bytes: uri.bytes,
+        })
+    }
+
     fn decode(&mut self, raw: &[u8]) -> Result<T, String> {
         if let Some(avro) = &self.avro {
             return avro.decode(raw);
@@ -104,8 +141,14 @@ impl<T: serde::de::DeserializeOwned> Payloads<T> {
     }
 }
 
-impl<T: serde::de::DeserializeOwned, F> KafkaReader<T, F> {
-    fn open(uri: &KafkaUri, index: usize, peers: usize, event_time: F) -> Result<Self, String> {
+impl<T, D, F> KafkaReader<T, D, F> {
+    fn open(
+        uri: &KafkaUri,
+        index: usize,
+        peers: usize,
+        decoder: D,
+        event_time: F,
+    ) -> Result<Self, String> {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", &uri.bootstrap)
             .set("group.id", &uri.group)
@@ -163,15 +206,9 @@ impl<T: serde::de::DeserializeOwned, F> KafkaReader<T, F> {
             partitions,
             assigned: false,
             committed_at_end: false,
-            decoder: Payloads {
-                lines: uri.format.decoder(),
-                avro: match &uri.avro {
-                    Some(spec) => Some(AvroCodec::load(&spec.schema, spec.id)?),
-                    None => None,
-                },
-                bytes: uri.bytes,
-            },
+            decoder,
             event_time,
+            record: std::marker::PhantomData,
         })
     }
 
@@ -261,14 +298,15 @@ impl<T: serde::de::DeserializeOwned, F> KafkaReader<T, F> {
     }
 }
 
-/// Takes one message of a partition into `batch` (or the dead letters).
+/// Takes one message of a partition into `batch` (or the dead letters, or
+/// nowhere if the decoder passes over it).
 #[allow(clippy::too_many_arguments)]
-fn take<T: serde::de::DeserializeOwned>(
+fn take<T>(
     message: &BorrowedMessage<'_>,
     local: usize,
     partition: &mut Partition,
     uri: &KafkaUri,
-    decoder: &mut Payloads<T>,
+    decoder: &mut impl FnMut(&[u8]) -> Result<Option<T>, String>,
     event_time: &impl Fn(&T) -> EventTime,
     batch: &mut Batch<T>,
 ) {
@@ -282,7 +320,10 @@ fn take<T: serde::de::DeserializeOwned>(
     }
     partition.next = Some(message.offset() + 1);
     let raw = message.payload().unwrap_or_default();
-    let decoded = decoder.decode(raw).and_then(|record| {
+    let decoded = decoder(raw).and_then(|record| {
+        let Some(record) = record else {
+            return Ok(None);
+        };
         let time = match uri.event_time {
             EventTimeFrom::Data => event_time(&record),
             EventTimeFrom::Record => message
@@ -292,10 +333,11 @@ fn take<T: serde::de::DeserializeOwned>(
                 .ok_or("the record has no timestamp (event-time=record)")?
                 as EventTime,
         };
-        Ok((record, time))
+        Ok(Some((record, time)))
     });
     match decoded {
-        Ok((record, time)) => batch.records.push((local, record, time)),
+        Ok(Some((record, time))) => batch.records.push((local, record, time)),
+        Ok(None) => {}
         Err(error) => batch.dead_letters.push(DeadLetter {
             source: format!("{}/{}", partition.topic, message.partition()),
             position: message.offset() as u64,
@@ -309,9 +351,10 @@ fn take<T: serde::de::DeserializeOwned>(
     }
 }
 
-impl<T, F> SourceReader for KafkaReader<T, F>
+impl<T, D, F> SourceReader for KafkaReader<T, D, F>
 where
-    T: serde::de::DeserializeOwned + 'static,
+    T: 'static,
+    D: FnMut(&[u8]) -> Result<Option<T>, String> + 'static,
     F: Fn(&T) -> EventTime + 'static,
 {
     type Item = T;
@@ -381,9 +424,10 @@ where
     }
 }
 
-impl<T, F> KafkaReader<T, F>
+impl<T, D, F> KafkaReader<T, D, F>
 where
-    T: serde::de::DeserializeOwned + 'static,
+    T: 'static,
+    D: FnMut(&[u8]) -> Result<Option<T>, String> + 'static,
     F: Fn(&T) -> EventTime + 'static,
 {
     /// Commits the partitions' positions to the group, for lag monitoring

@@ -36,7 +36,7 @@ use tidewater_operators::checkpoint::part::{decode, encode};
 
 pub use lines::{EventLines, Kinds};
 pub use nexmark::event::{Auction, Bid, Event, Person};
-pub use skim::{decode_skimmed, SkimmedEvent};
+pub use skim::decode_skimmed;
 
 /// Logical partitions of the generated events.
 pub const PARTITIONS: u64 = 16;

@@ -4,14 +4,13 @@
 //! as `tidewater generate --what events` writes them) is mostly padding and
 //! free text: a person's e-mail address, credit card and `extra`, an
 //! auction's item name, description and `extra`, a bid's channel, URL and
-//! `extra`. Most queries read none of them; [`decode_skimmed`] (for a line)
-//! and [`SkimmedEvent`] (for sources that decode through serde, such as a
-//! Kafka topic of JSON events) pass over them without allocating (serde
-//! ignores fields a struct does not name) and leave them empty, which took
-//! about half of a join query's time. [`EventLines`](super::EventLines) goes
-//! further, for files.
+//! `extra`. Most queries read none of them; [`decode_skimmed`] passes over
+//! them without allocating (serde ignores fields a struct does not name)
+//! and leaves them empty, which took about half of a join query's time.
+//! [`EventLines`](super::EventLines), for files and Kafka topics, goes
+//! further and falls back on it for any line it does not take.
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use super::{Auction, Bid, Event, Person};
 
@@ -40,16 +39,6 @@ pub(super) enum Skimmed {
         price: usize,
         date_time: u64,
     },
-}
-
-/// An [`Event`] decoded without its free text (see [`decode_skimmed`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SkimmedEvent(pub Event);
-
-impl<'de> Deserialize<'de> for SkimmedEvent {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Skimmed::deserialize(deserializer).map(|s| SkimmedEvent(s.into()))
-    }
 }
 
 /// Decodes one JSON event line, leaving persons' `email_address`,
@@ -166,8 +155,6 @@ mod tests {
                 }
             }
             assert_eq!(decode_skimmed(&line).unwrap(), expected, "{line}");
-            let through_serde: SkimmedEvent = serde_json::from_str(&line).unwrap();
-            assert_eq!(through_serde.0, expected, "{line}");
         }
         assert!(decode_skimmed(r#"{"Bid":{"auction":1}}"#).is_err());
         assert!(decode_skimmed("not json").is_err());
