@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{ArgAction, Parser};
 use tidewater_connectors::source::SourceConfig;
 use tidewater_operators::{LatePolicy, WatermarkStrategy};
+use timely::worker::ProgressMode;
 
 /// A program's command line: the runtime flags plus the job's own flags `J`.
 ///
@@ -57,6 +58,19 @@ pub struct RuntimeArgs {
     /// sinks.
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     pub max_lag_ms: u64,
+    /// How workers tell each other of their progress: `demand` holds an
+    /// update back until it could move the frontier (fewer messages, for
+    /// many workers), `eager` sends it at once (a source waiting on flow
+    /// control sees the other workers catch up sooner: fewer idle waits
+    /// with a few workers).
+    #[arg(long, value_name = "MODE", default_value = "demand", value_parser = parse_progress_mode)]
+    pub progress_mode: ProgressMode,
+    /// Microseconds an idle worker polls for messages before it parks its
+    /// thread (waking a parked thread costs more, on a virtual machine
+    /// tens of microseconds; the polling burns at most this much CPU each
+    /// time a worker runs out of work).
+    #[arg(long, value_name = "MICROS", default_value_t = timely::WorkerConfig::DEFAULT_IDLE_SPIN_MICROS)]
+    pub idle_spin: u64,
     /// Take checkpoints into this directory (shared by all hosts).
     #[arg(long, value_name = "DIR", help_heading = "Checkpoints")]
     pub checkpoint_dir: Option<PathBuf>,
@@ -107,6 +121,8 @@ impl Default for RuntimeArgs {
             process: 0,
             hostfile: None,
             max_lag_ms: 10_000,
+            progress_mode: ProgressMode::Demand,
+            idle_spin: timely::WorkerConfig::DEFAULT_IDLE_SPIN_MICROS,
             checkpoint_dir: None,
             checkpoint_interval: Duration::from_secs(5),
             retain_checkpoints: 3,
@@ -232,7 +248,9 @@ impl RuntimeArgs {
         };
         Ok(timely::Config {
             communication,
-            worker: timely::WorkerConfig::default(),
+            worker: timely::WorkerConfig::default()
+                .progress_mode(self.progress_mode)
+                .idle_spin(Duration::from_micros(self.idle_spin)),
         })
     }
 
@@ -297,6 +315,12 @@ impl SourceArgs {
             batch: self.source_batch as usize,
         }
     }
+}
+
+/// `eager` or `demand` (see `--progress-mode`).
+fn parse_progress_mode(s: &str) -> Result<ProgressMode, String> {
+    s.parse()
+        .map_err(|_| format!("'{s}' is not a progress mode: expected 'demand' or 'eager'"))
 }
 
 /// Parses `250ms`, `5s`, `2m` or a bare number of milliseconds.
@@ -389,6 +413,15 @@ mod tests {
         assert!(err.contains("--processes"), "{err}");
         let err = parse(&["-w", "many"]).unwrap_err();
         assert!(err.contains("many"), "{err}");
+    }
+
+    #[test]
+    fn worker_settings() {
+        let cli = parse(&["--progress-mode", "eager", "--idle-spin", "200"]).unwrap();
+        assert_eq!(cli.runtime.progress_mode, ProgressMode::Eager);
+        assert_eq!(cli.runtime.idle_spin, 200);
+        let err = parse(&["--progress-mode", "fast"]).unwrap_err();
+        assert!(err.contains("'fast' is not a progress mode"), "{err}");
     }
 
     #[test]

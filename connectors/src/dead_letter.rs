@@ -15,7 +15,6 @@ use tidewater_operators::{Context, EventTime};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Map;
-use timely::dataflow::operators::Probe;
 use timely::dataflow::Stream;
 
 use crate::format::Format;
@@ -85,7 +84,7 @@ impl DeadLetterSink {
         let path = self.dir.join(format!("part-{index:05}.jsonl"));
         let dir = self.dir;
         let fail = ctx.clone();
-        stream
+        let done = stream
             .unary_frontier::<timely::container::CapacityContainerBuilder<Vec<()>>, _, _, _>(
                 Pipeline,
                 "DeadLetterSink",
@@ -127,7 +126,7 @@ impl DeadLetterSink {
                         }
                     }
                 },
-            )
-            .probe_with(ctx.probe());
+            );
+        ctx.attach(done);
     }
 }

@@ -8,7 +8,6 @@ use tidewater_operators::{Context, EventStream, Metrics};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::Probe;
 
 use crate::format::Format;
 
@@ -19,30 +18,28 @@ pub fn write_stdout<D: Serialize + 'static>(
     format: Format,
 ) {
     let ctx2 = ctx.clone();
-    stream
-        .unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
-            Pipeline,
-            "StdoutSink",
-            move |_cap, _info| {
-                let mut buffer = Vec::new();
-                move |(input, _frontier), _output| {
-                    input.for_each(|_cap, data| {
-                        buffer.clear();
-                        if let Err(e) = format.encode_all(data.iter().map(|(d, _)| d), &mut buffer)
-                        {
-                            ctx2.fail(format!("cannot encode a record for stdout: {e}"));
+    let done = stream.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
+        Pipeline,
+        "StdoutSink",
+        move |_cap, _info| {
+            let mut buffer = Vec::new();
+            move |(input, _frontier), _output| {
+                input.for_each(|_cap, data| {
+                    buffer.clear();
+                    if let Err(e) = format.encode_all(data.iter().map(|(d, _)| d), &mut buffer) {
+                        ctx2.fail(format!("cannot encode a record for stdout: {e}"));
+                    }
+                    match std::io::stdout().lock().write_all(&buffer) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                            std::process::exit(0)
                         }
-                        match std::io::stdout().lock().write_all(&buffer) {
-                            Ok(()) => {}
-                            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                                std::process::exit(0)
-                            }
-                            Err(e) => ctx2.fail(format!("cannot write to stdout: {e}")),
-                        }
-                        Metrics::add(&ctx2.metrics().records_out, data.len() as u64);
-                    });
-                }
-            },
-        )
-        .probe_with(ctx.probe());
+                        Err(e) => ctx2.fail(format!("cannot write to stdout: {e}")),
+                    }
+                    Metrics::add(&ctx2.metrics().records_out, data.len() as u64);
+                });
+            }
+        },
+    );
+    ctx.attach(done);
 }

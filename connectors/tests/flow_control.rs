@@ -12,7 +12,7 @@ use tidewater_operators::Context;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::{Inspect, Probe};
+use timely::dataflow::operators::Inspect;
 
 const EVENTS: u64 = 60_000;
 
@@ -30,7 +30,7 @@ fn max_in_flight(max_lag_ms: u64) -> u64 {
             ..SourceConfig::default()
         };
         worker.dataflow(|scope| {
-            NexmarkSource::bounded(EVENTS)
+            let done = NexmarkSource::bounded(EVENTS)
                 .build(scope, &ctx, config)
                 .records
                 .inspect_core(move |event| {
@@ -52,8 +52,9 @@ fn max_in_flight(max_lag_ms: u64) -> u64 {
                             });
                         }
                     },
-                )
-                .probe_with(ctx.probe());
+                );
+            // The sink's progress moves the probe and wakes the waiting sources.
+            ctx.attach(done);
         });
     })
     .unwrap()

@@ -21,7 +21,6 @@ use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::Probe;
 use timely::dataflow::Stream;
 
 use crate::format::Format;
@@ -158,7 +157,7 @@ impl FileSink {
                 epochs.has_pending()
             }
         });
-        done.probe_with(ctx.probe());
+        ctx.attach(done);
     }
 
     fn write_sorted<D: Serialize + 'static>(self, stream: EventStream<'_, D>, ctx: &Context) {
@@ -250,7 +249,7 @@ impl FileSink {
                 }
             }
         });
-        done.probe_with(ctx.probe());
+        ctx.attach(done);
     }
 }
 

@@ -21,7 +21,6 @@ use tidewater_operators::checkpoint::{Barrier, Snapshots, Step};
 use tidewater_operators::{Context, EventStream, EventTime, Metrics};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
-use timely::dataflow::operators::Probe;
 
 use super::record::{Encode, Messages};
 use super::transactions::{Command, Committer, Ids, SinkImage};
@@ -227,7 +226,7 @@ pub(super) fn write<D: 'static>(
             !finished
         }
     });
-    done.probe_with(ctx.probe());
+    ctx.attach(done);
 }
 
 #[cfg(test)]

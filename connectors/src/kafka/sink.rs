@@ -16,7 +16,6 @@ use tidewater_operators::checkpoint::{Barrier, Snapshots, Step};
 use tidewater_operators::{Context, EventStream, EventTime, Metrics};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
-use timely::dataflow::operators::Probe;
 
 use super::record::{Encode, Messages};
 use super::uri::{Delivery, KafkaUri};
@@ -186,6 +185,6 @@ impl KafkaSink {
                 !flushed_at_end
             }
         });
-        done.probe_with(ctx.probe());
+        ctx.attach(done);
     }
 }

@@ -145,7 +145,7 @@ where
     let name = name.to_owned();
     let mut builder = OperatorBuilder::new(name.clone(), scope);
     let info = builder.operator_info();
-    let activator = scope.activator_for(info.address);
+    let activator = std::rc::Rc::new(scope.activator_for(info.address));
     let mut control_input = control.map(|c| builder.new_input(c, Pipeline));
     let (records_out, records) = builder.new_output::<Vec<(R::Item, EventTime)>>();
     let (late_out, late) = builder.new_output::<Vec<(R::Item, EventTime)>>();
@@ -252,7 +252,10 @@ where
                     paused = true;
                     reader.pause(true);
                 }
-                activator.activate_after(Duration::from_millis(1));
+                // Woken when the probe moves; the timer is for dataflows
+                // whose probe no sink moves.
+                ctx.wake_on_probe(&activator);
+                activator.activate_after(Duration::from_millis(10));
                 return;
             }
             waiting = None;
