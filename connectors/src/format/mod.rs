@@ -8,6 +8,7 @@ mod csv_fields;
 mod csv_row;
 mod json_scan;
 mod json_shape;
+mod line_marks;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
