@@ -34,7 +34,7 @@ impl LineMarks {
 
     /// The first quote at or after `pos` (`usize::MAX` if none).
     #[inline(always)]
-    pub(super) fn quote(&self, pos: usize) -> usize {
+    pub(super) fn quote_at(&self, pos: usize) -> usize {
         next(&self.quotes, pos)
     }
 
@@ -258,7 +258,11 @@ mod tests {
             for pos in 0..len + 2 {
                 let quote = (pos..len).find(|&i| line[i] == b'"');
                 let other = (pos..len).find(|&i| !line[i].is_ascii_digit());
-                assert_eq!(marks.quote(pos), quote.unwrap_or(usize::MAX), "{len} {pos}");
+                assert_eq!(
+                    marks.quote_at(pos),
+                    quote.unwrap_or(usize::MAX),
+                    "{len} {pos}"
+                );
                 let got = marks.other(pos);
                 match other {
                     Some(at) => assert_eq!(got, at, "{len} {pos}"),

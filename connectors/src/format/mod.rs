@@ -9,6 +9,7 @@ mod csv_row;
 mod json_scan;
 mod json_shape;
 mod line_marks;
+mod skeleton;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
