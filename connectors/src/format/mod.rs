@@ -16,6 +16,7 @@ use serde::Serialize;
 
 pub use avro::AvroCodec;
 pub use csv_row::CsvDecoder;
+pub(crate) use json_scan::unsigned_value;
 pub use json_scan::JsonScan;
 pub use json_shape::{Hole, JsonShape};
 

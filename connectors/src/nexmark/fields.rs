@@ -9,7 +9,7 @@ use std::ops::Range;
 
 use super::skim::Skimmed;
 use super::Event;
-use crate::format::{Hole, JsonScan, JsonShape};
+use crate::format::{unsigned_value, Hole, JsonScan, JsonShape};
 
 /// Where a kept field goes: the `i`-th number or text of its kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,8 +97,7 @@ impl Fields {
         for (at, slot) in holes.iter().zip(slots) {
             match *slot {
                 Some(Slot::Number(i)) => {
-                    let number = std::str::from_utf8(&line[at.clone()]).ok();
-                    let number = number.and_then(|n| n.parse().ok());
+                    let number = unsigned_value(&line[at.clone()]);
                     set(
                         &mut fields.numbers[i],
                         number.ok_or("not an unsigned integer")?,
