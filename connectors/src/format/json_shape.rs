@@ -160,6 +160,11 @@ impl JsonShape {
     /// value. Both take the same lines (proptest).
     #[inline]
     pub fn fill(&self, line: &[u8], hole: impl FnMut(std::ops::Range<usize>)) -> bool {
+        // A line of another shape (a line of another kind of event, say)
+        // most often differs in its first fixed text: not classified.
+        if !self.fixed_at(line, 0, &self.steps[0].0) {
+            return false;
+        }
         match LineMarks::of(line) {
             Some(marks) => self.fill_plain(line, &marks, hole),
             None => self.fill_scanned(line, hole),
