@@ -108,7 +108,7 @@ impl Context {
     /// Has `source`, which [`Context::must_wait`], activated as soon as the
     /// probe of a sink [`Context::attach`]ed moves: a timer would leave the
     /// worker idle after the dataflow has caught up (at `-w 2` q5's workers
-    /// were idle 10% of the time, waking every millisecond).
+    /// were idle 5-9% of the time, waking every millisecond).
     pub fn wake_on_probe(&self, source: &Rc<Activator>) {
         let mut waiting = self.waiting.borrow_mut();
         if !waiting.iter().any(|a| Rc::ptr_eq(a, source)) {

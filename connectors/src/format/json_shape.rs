@@ -155,9 +155,9 @@ impl JsonShape {
     ///
     /// A line of at most 1 024 bytes with no backslash, control
     /// character or multi-byte character (most machine-written lines) has its
-    /// quotes and digits found sixteen bytes a step first ([`LineMarks`]), and
-    /// each value's end by a bit search; any other line is scanned value by
-    /// value. Both take the same lines (proptest).
+    /// quotes and digits marked 64 bytes a step first (`line_marks.rs`), and
+    /// each value's end found by a bit search; any other line is scanned
+    /// value by value. Both take the same lines (proptest).
     #[inline]
     pub fn fill(&self, line: &[u8], hole: impl FnMut(std::ops::Range<usize>)) -> bool {
         // A line of another shape (a line of another kind of event, say)
@@ -349,6 +349,19 @@ mod tests {
         }
     }
 
+    /// `first`, `second`, and `second` with the byte at `at` changed to
+    /// `byte`, cut, or with `byte` inserted there.
+    fn variants(first: &[u8], second: &[u8], at: prop::sample::Index, byte: u8) -> [Vec<u8>; 5] {
+        let i = at.index(second.len());
+        let mut changed = second.to_vec();
+        changed[i] = byte;
+        let mut cut = second.to_vec();
+        cut.remove(i);
+        let mut longer = second.to_vec();
+        longer.insert(i, byte);
+        [first.to_vec(), second.to_vec(), changed, cut, longer]
+    }
+
     proptest! {
         /// Lines classified first and lines scanned value by value match
         /// alike, with the same holes: printable ASCII lines, as they are
@@ -356,14 +369,7 @@ mod tests {
         #[test]
         fn plain_lines_fill_as_scanned_ones((first, second) in record_of("[ -~]{0,24}", false), at in any::<prop::sample::Index>(), byte in any::<u8>()) {
             let shape = JsonShape::of(&first);
-            let i = at.index(second.len());
-            let mut changed = second.clone();
-            changed[i] = byte;
-            let mut cut = second.clone();
-            cut.remove(i);
-            let mut longer = second.clone();
-            longer.insert(i, byte);
-            for line in [&first, &second, &changed, &cut, &longer] {
+            for line in &variants(&first, &second, at, byte) {
                 let Some(marks) = LineMarks::of(line) else {
                     continue;
                 };
@@ -385,20 +391,13 @@ mod tests {
         #[test]
         fn equal_skeletons_match((first, second) in record_of("[ -~]{0,24}", true), at in any::<prop::sample::Index>(), byte in any::<u8>()) {
             let shape = JsonShape::of(&first);
-            let i = at.index(second.len());
-            let mut changed = second.clone();
-            changed[i] = byte;
-            let mut cut = second.clone();
-            cut.remove(i);
-            let mut longer = second.clone();
-            longer.insert(i, byte);
             let Some(skeleton) = &shape.skeleton else {
                 return Ok(());
             };
             if LineMarks::of(&second).is_some() {
                 prop_assert!(skeleton.matches(&second), "{}", String::from_utf8_lossy(&second));
             }
-            for line in [&first, &second, &changed, &cut, &longer] {
+            for line in &variants(&first, &second, at, byte) {
                 if skeleton.matches(line) {
                     prop_assert!(shape.fill(line, |_| {}), "{}", String::from_utf8_lossy(line));
                 }
