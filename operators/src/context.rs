@@ -94,6 +94,28 @@ impl Context {
     /// sink's progress) to [`Context::probe`], and wakes the sources
     /// waiting on flow control ([`Context::wake_on_probe`]) whenever its
     /// frontier moves.
+    ///
+    /// ```
+    /// use timely::container::CapacityContainerBuilder;
+    /// use timely::dataflow::channels::pact::Pipeline;
+    /// use timely::dataflow::operators::{Operator, ToStream};
+    /// use tidewater_operators::Context;
+    ///
+    /// timely::execute_directly(|worker| {
+    ///     let ctx = Context::new(10_000);
+    ///     worker.dataflow::<u64, _, _>(|scope| {
+    ///         // A sink: it consumes its input and outputs nothing.
+    ///         let done = (0..10u64)
+    ///             .to_stream(scope)
+    ///             .unary::<CapacityContainerBuilder<Vec<()>>, _, _, _>(Pipeline, "Sink", |_, _| {
+    ///                 |input, _output| input.for_each(|_, data: &mut Vec<u64>| data.clear())
+    ///             });
+    ///         ctx.attach(done);
+    ///     });
+    ///     while worker.step() {}
+    ///     assert!(ctx.probe().done());
+    /// });
+    /// ```
     pub fn attach(&self, done: Stream<'_, EventTime, Vec<()>>) {
         let waiting = Rc::clone(&self.waiting);
         done.probe_with(&self.probe)
