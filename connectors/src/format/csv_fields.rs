@@ -306,3 +306,24 @@ impl<'de> de::Deserializer<'de> for Field<'_, '_> {
         bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// An integer field reads as `str::parse` reads its digits, of any
+        /// length, with what follows it left for the next field.
+        #[test]
+        fn integers_read_as_parsed(sign in "[+-]?", digits in "[0-9]{0,24}", rest in "(,[0-9a-z,]{0,12})?") {
+            let line = format!("{sign}{digits}{rest}");
+            let mut row = Row::new(line.as_bytes());
+            let want = digits.parse::<u64>().ok().map(|n| (n, sign == "-"));
+            prop_assert_eq!(row.next_integer().ok(), want, "{}", line);
+            if want.is_some() {
+                prop_assert_eq!(row.rest, rest.strip_prefix(',').map(str::as_bytes));
+            }
+        }
+    }
+}
