@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Nexmark join queries q3 and q8 on Apache Flink (PyFlink), over the JSON-lines
+"""Nexmark queries q3, q8 and q11 on Apache Flink (PyFlink), over the JSON-lines
 events that `tidewater generate --what events` writes (one externally tagged
 `{"Person": {...}}`, `{"Auction": {...}}` or `{"Bid": {...}}` object a line).
 
 Same interface as ../shared/peers/flink_bids.py:
---sink file      : batch mode, result written to --out as one sorted CSV (it must
+--sink file      : batch mode (streaming for q11), result written to --out as one sorted CSV (it must
                    equal `nexmark --query Q --input FILE --sorted` byte for byte)
 --sink blackhole : streaming mode, time the pipeline alone
 
@@ -16,6 +16,9 @@ rows Tidewater's examples/nexmark writes:
 - q8: people who registered and opened an auction in the same tumbling 10 s
   window, a window join of two window aggregations. Rows:
   person_id,name,window_start_ms.
+- q11: bids per bidder in session windows with a 10 s gap (a session runs
+  from its first bid to 10 s after its last, so its start and end are read
+  off its bids' times). Rows: bidder,bids,session_start_ms,session_end_ms.
 Throughput settings as in flink_bids.py (object reuse, mini-batch, two-phase
 aggregation); --untuned for Flink's defaults.
 """
@@ -40,7 +43,17 @@ QUERIES = {
           FROM TABLE(TUMBLE(TABLE auction, DESCRIPTOR(ts), INTERVAL '10' SECOND))
           GROUP BY seller, window_start, window_end) A
         ON P.id = A.seller AND P.window_start = A.window_start AND P.window_end = A.window_end""",
+    "q11": """
+        SELECT bidder, COUNT(*) AS bids, MIN(date_time) AS session_start, MAX(date_time) + 10000 AS session_end
+        FROM TABLE(SESSION(TABLE bid PARTITION BY bidder, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+        GROUP BY bidder, window_start, window_end""",
 }
+
+# Queries Flink cannot run in batch mode (unaligned windows).
+STREAMING_ONLY = {"q11"}
+
+# The bid fields each query reads (Flink's JSON format converts nothing else).
+BID_FIELDS = {"q3": "date_time BIGINT", "q8": "date_time BIGINT", "q11": "bidder BIGINT, date_time BIGINT"}
 
 TUNED = {
     "pipeline.object-reuse": "true",
@@ -56,7 +69,7 @@ EVENTS = """
     CREATE TABLE events (
       Person ROW<id BIGINT, name STRING, city STRING, state STRING, date_time BIGINT>,
       Auction ROW<id BIGINT, date_time BIGINT, seller BIGINT, category BIGINT>,
-      Bid ROW<date_time BIGINT>,
+      Bid ROW<{bid}>,
       ts AS TO_TIMESTAMP_LTZ(COALESCE(Person.date_time, Auction.date_time, Bid.date_time), 3),
       WATERMARK FOR ts AS ts - INTERVAL '2' SECOND
     ) WITH ('connector' = 'filesystem', 'path' = '{path}', 'format' = 'json')"""
@@ -67,6 +80,9 @@ VIEWS = [
     """CREATE VIEW auction AS SELECT Auction.id AS id, Auction.seller AS seller,
          Auction.category AS category, ts FROM events WHERE Auction.id IS NOT NULL""",
 ]
+# Only where the table declares a bid's bidder.
+BID_VIEW = """CREATE VIEW bid AS SELECT Bid.bidder AS bidder, Bid.date_time AS date_time, ts
+    FROM events WHERE Bid.date_time IS NOT NULL"""
 
 
 def compare_rows(a, b):
@@ -106,7 +122,9 @@ def main():
     ap.add_argument("--untuned", action="store_true", help="Flink defaults, without TUNED")
     a = ap.parse_args()
     t0 = time.time()
-    batch = a.sink == "file"
+    # Flink runs session windows in streaming mode only: q11's file output
+    # comes from a streaming job too (its file sink commits at the input's end).
+    batch = a.sink == "file" and a.query not in STREAMING_ONLY
     te = TableEnvironment.create(
         EnvironmentSettings.in_batch_mode() if batch else EnvironmentSettings.in_streaming_mode())
     cfg = te.get_config()
@@ -115,13 +133,13 @@ def main():
     if not a.untuned:
         for k, v in TUNED.items():
             cfg.set(k, v)
-    te.execute_sql(EVENTS.format(path=os.path.abspath(a.input)))
-    for view in VIEWS:
+    te.execute_sql(EVENTS.format(path=os.path.abspath(a.input), bid=BID_FIELDS[a.query]))
+    for view in VIEWS + ([BID_VIEW] if "bidder" in BID_FIELDS[a.query] else []):
         te.execute_sql(view)
     q = QUERIES[a.query]
     schema = te.sql_query(q).get_schema()
     decl = ", ".join(f"`{c}` {t}" for c, t in zip(schema.get_field_names(), schema.get_field_data_types()))
-    if not batch:
+    if a.sink == "blackhole":
         te.execute_sql(f"CREATE TABLE sink ({decl}) WITH ('connector' = 'blackhole')")
         t1 = time.time()
         te.execute_sql(f"INSERT INTO sink {q}").wait()
