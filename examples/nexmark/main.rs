@@ -189,6 +189,30 @@ fn main() -> anyhow::Result<()> {
             }
             // Most queries read no free text: skim it (see decode_skimmed).
             let skim = !generator.extra && !generator.channels;
+            // Queries of bid tuples read from a file get the tuples from the
+            // decoder, as from the generator: no whole event is batched or
+            // moved (lines of other kinds are only checked).
+            if let (Some(input), Reads::BidTuples, Engine::Streaming) =
+                (&job.input, reads(job.query), job.engine)
+            {
+                if skim && !KafkaUri::is_kafka(input) {
+                    let mut lines = EventLines::new(kinds(job.query));
+                    let decode = move |line: &[u8]| match lines.decode(line)? {
+                        Some(Event::Bid(b)) => Ok(Some(bid_tuple(&b))),
+                        _ => Ok(None),
+                    };
+                    let bids = FileSource::new([input]).build_filtered(
+                        scope,
+                        ctx,
+                        config,
+                        decode,
+                        |b: &BidTuple| b.3,
+                    )?;
+                    watch(&job, &bids.records);
+                    bid_queries(&job, bids.records, ctx);
+                    return Ok(());
+                }
+            }
             let events = match &job.input {
                 Some(input) if KafkaUri::is_kafka(input) => {
                     let uri: KafkaUri = input.parse().map_err(anyhow::Error::msg)?;
