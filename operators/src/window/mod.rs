@@ -8,6 +8,7 @@ mod combine;
 mod keyed;
 mod operator;
 mod processing_time;
+mod sessions;
 mod simple;
 mod state;
 

@@ -1,6 +1,7 @@
 //! The state of a keyed window operator, free of timely: accumulators per
-//! (window end, key), the session index for merging windows, and the rules
-//! for firing, late updates and clean-up. [`super::operator`] drives it.
+//! (window end, key) for aligned windows, the sessions of merging ones
+//! ([`super::sessions`]), and the rules for firing, late updates and
+//! clean-up. [`super::operator`] drives it.
 //!
 //! Every emission is an update: the previous result of a window (if any) is
 //! retracted and the new one inserted, so early firings, late records within
@@ -17,6 +18,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::combine::Partial;
+use super::sessions::Sessions;
 use super::{Aggregate, Window, WindowAssigner};
 use crate::checkpoint::part::{decode, encode, PartError};
 use crate::keyed::key_group;
@@ -45,13 +47,26 @@ pub struct Triggers {
     pub every_ms: Option<u64>,
 }
 
-struct Slot<Acc, O> {
-    window: Window,
-    acc: Acc,
+/// One window's state.
+pub(super) struct Slot<Acc, O> {
+    pub(super) window: Window,
+    pub(super) acc: Acc,
     /// What was emitted for this state and not retracted yet.
-    emitted: Vec<(Window, O)>,
-    since_fire: u64,
-    changed: bool,
+    pub(super) emitted: Vec<(Window, O)>,
+    pub(super) since_fire: u64,
+    pub(super) changed: bool,
+}
+
+impl<Acc, O> Slot<Acc, O> {
+    pub(super) fn new(window: Window, acc: Acc) -> Self {
+        Slot {
+            window,
+            acc,
+            emitted: Vec::new(),
+            since_fire: 0,
+            changed: false,
+        }
+    }
 }
 
 /// A slot as written to a snapshot.
@@ -79,10 +94,10 @@ struct SlotOwned<K, Acc, O> {
 /// Accumulators of every open window of one worker.
 pub(crate) struct WindowState<K, Acc, O> {
     triggers: Triggers,
-    merging: bool,
+    /// Aligned windows: end -> key -> state (empty for merging assigners).
     windows: BTreeMap<EventTime, FxHashMap<K, Slot<Acc, O>>>,
-    /// For merging assigners: each key's sessions, start -> end.
-    sessions: FxHashMap<K, BTreeMap<EventTime, EventTime>>,
+    /// Merging assigners' sessions.
+    sessions: Option<Sessions<K, Acc, O>>,
     /// Windows with `end <= fired_upto` have had their on-time firing.
     fired_upto: EventTime,
     /// Fired windows updated since, and windows whose count trigger fired.
@@ -98,9 +113,8 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
     pub(crate) fn new(triggers: Triggers, merging: bool) -> Self {
         WindowState {
             triggers,
-            merging,
             windows: BTreeMap::new(),
-            sessions: FxHashMap::default(),
+            sessions: merging.then(Sessions::new),
             fired_upto: 0,
             dirty: Vec::new(),
             fire_when: None,
@@ -132,23 +146,22 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
         let mut placed = false;
         assigner.assign(time, |window| {
             let expired = past_lateness(&window, self.triggers.allowed_lateness, stream_time);
-            if self.merging {
-                placed |= self.merge_into(key, record, window, expired, agg);
-            } else if !expired {
+            let slot = match &mut self.sessions {
+                Some(sessions) => sessions.merge_into(key, record, window, expired, agg),
+                None if expired => None,
+                None => {
+                    let slot = self
+                        .windows
+                        .entry(window.end)
+                        .or_default()
+                        .entry(key.clone())
+                        .or_insert_with(|| Slot::new(window, agg.create()));
+                    agg.add(&mut slot.acc, record);
+                    Some(slot)
+                }
+            };
+            if let Some(slot) = slot {
                 placed = true;
-                let slot = self
-                    .windows
-                    .entry(window.end)
-                    .or_default()
-                    .entry(key.clone())
-                    .or_insert_with(|| Slot {
-                        window,
-                        acc: agg.create(),
-                        emitted: Vec::new(),
-                        since_fire: 0,
-                        changed: false,
-                    });
-                agg.add(&mut slot.acc, record);
                 let custom = self.fire_when.as_ref().is_some_and(|f| f(&slot.acc));
                 Self::touched(
                     self.fired_upto,
@@ -184,13 +197,7 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
                 agg.merge(&mut slot.acc, acc);
                 slot
             }
-            Entry::Vacant(entry) => entry.insert(Slot {
-                window,
-                acc,
-                emitted: Vec::new(),
-                since_fire: 0,
-                changed: false,
-            }),
+            Entry::Vacant(entry) => entry.insert(Slot::new(window, acc)),
         };
         let custom = self.fire_when.as_ref().is_some_and(|f| f(&slot.acc));
         Self::touched(
@@ -222,72 +229,6 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
         }
     }
 
-    /// Session windows: merges `window` with the key's sessions it overlaps.
-    /// Touching is not overlapping: records `gap` or more apart are separate
-    /// sessions, so a session `[s, e)` is final once the frontier reaches `e`
-    /// (a record at `e` or later cannot join it).
-    fn merge_into<D, A>(
-        &mut self,
-        key: &K,
-        record: &D,
-        window: Window,
-        expired: bool,
-        agg: &A,
-    ) -> bool
-    where
-        A: Aggregate<D, Acc = Acc>,
-    {
-        let sessions = self.sessions.entry(key.clone()).or_default();
-        let overlapping: Vec<(EventTime, EventTime)> = sessions
-            .range(..window.end)
-            .rev()
-            .take_while(|(_, end)| **end > window.start)
-            .map(|(s, e)| (*s, *e))
-            .collect();
-        if expired && overlapping.is_empty() {
-            return false;
-        }
-        let mut merged = Slot {
-            window,
-            acc: agg.create(),
-            emitted: Vec::new(),
-            since_fire: 0,
-            changed: false,
-        };
-        for (start, end) in overlapping {
-            sessions.remove(&start);
-            let bucket = self.windows.get_mut(&end).expect("indexed session");
-            let old = bucket.remove(key).expect("indexed session");
-            if bucket.is_empty() {
-                self.windows.remove(&end);
-            }
-            merged.window.start = merged.window.start.min(old.window.start);
-            merged.window.end = merged.window.end.max(old.window.end);
-            agg.merge(&mut merged.acc, old.acc);
-            merged.emitted.extend(old.emitted);
-            merged.since_fire += old.since_fire;
-        }
-        agg.add(&mut merged.acc, record);
-        sessions.insert(merged.window.start, merged.window.end);
-        let slot = self
-            .windows
-            .entry(merged.window.end)
-            .or_default()
-            .entry(key.clone())
-            .or_insert(merged);
-        let custom = self.fire_when.as_ref().is_some_and(|f| f(&slot.acc));
-        Self::touched(
-            self.fired_upto,
-            &self.triggers,
-            &mut self.dirty,
-            key,
-            slot,
-            1,
-            custom,
-        );
-        true
-    }
-
     /// Fires what the watermark `frontier` (`None`: the input has ended)
     /// completes, re-emits updated windows, and drops state past its
     /// allowed lateness. `emit` gets `(window, key, value, diff)`.
@@ -300,6 +241,19 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
         F: FnMut(Window, &K, O, i64),
     {
         let lateness = self.triggers.allowed_lateness;
+        if let Some(sessions) = &mut self.sessions {
+            sessions.fire_due(frontier, self.fired_upto, lateness, finish, emit);
+            for (end, key) in std::mem::take(&mut self.dirty) {
+                if let Some(slot) = sessions.get_mut(&key, end) {
+                    if slot.changed {
+                        fire(slot, &key, finish, emit, true);
+                    }
+                }
+            }
+            sessions.clean(frontier);
+            self.fired_upto = self.fired_upto.max(frontier.unwrap_or(EventTime::MAX));
+            return;
+        }
         let keep_after = |end: EventTime| match frontier {
             Some(f) => end.saturating_add(lateness) > f,
             None => false,
@@ -329,25 +283,13 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
         }
         self.fired_upto = self.fired_upto.max(frontier.unwrap_or(EventTime::MAX));
         // Clean-up: windows whose end + lateness the watermark has passed.
-        let expired = match frontier {
+        match frontier {
             Some(f) if f > lateness => {
                 let kept = self.windows.split_off(&(f - lateness).saturating_add(1));
-                std::mem::replace(&mut self.windows, kept)
+                self.windows = kept;
             }
-            Some(_) => BTreeMap::new(),
-            None => std::mem::take(&mut self.windows),
-        };
-        if self.merging {
-            for slots in expired.into_values() {
-                for (key, slot) in slots {
-                    if let Some(sessions) = self.sessions.get_mut(&key) {
-                        sessions.remove(&slot.window.start);
-                        if sessions.is_empty() {
-                            self.sessions.remove(&key);
-                        }
-                    }
-                }
-            }
+            Some(_) => {}
+            None => self.windows.clear(),
         }
     }
 
@@ -359,18 +301,18 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
     ) where
         F: FnMut(Window, &K, O, i64),
     {
-        for slots in self.windows.values_mut() {
-            for (key, slot) in slots.iter_mut() {
-                if slot.changed {
-                    fire(slot, key, finish, emit, true);
-                }
+        let aligned = self.windows.values_mut().flat_map(|slots| slots.iter_mut());
+        let sessions = self.sessions.iter_mut().flat_map(|s| s.iter_mut());
+        for (key, slot) in aligned.chain(sessions) {
+            if slot.changed {
+                fire(slot, key, finish, emit, true);
             }
         }
     }
 
     /// Whether no window is open.
     pub(crate) fn is_empty(&self) -> bool {
-        self.windows.is_empty()
+        self.windows.is_empty() && self.sessions.as_ref().is_none_or(|s| s.is_empty())
     }
 
     /// The open windows, encoded per key group.
@@ -381,17 +323,17 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
         O: Serialize,
     {
         let mut groups: BTreeMap<u64, Vec<SlotRef<'_, K, Acc, O>>> = BTreeMap::new();
-        for slots in self.windows.values() {
-            for (key, slot) in slots {
-                groups.entry(key_group(key)).or_default().push(SlotRef {
-                    key,
-                    window: slot.window,
-                    acc: &slot.acc,
-                    emitted: &slot.emitted,
-                    since_fire: slot.since_fire,
-                    changed: slot.changed,
-                });
-            }
+        let aligned = self.windows.values().flatten();
+        let sessions = self.sessions.iter().flat_map(|s| s.iter());
+        for (key, slot) in aligned.chain(sessions) {
+            groups.entry(key_group(key)).or_default().push(SlotRef {
+                key,
+                window: slot.window,
+                acc: &slot.acc,
+                emitted: &slot.emitted,
+                since_fire: slot.since_fire,
+                changed: slot.changed,
+            });
         }
         groups
             .into_iter()
@@ -408,22 +350,22 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
     {
         let slots: Vec<SlotOwned<K, Acc, O>> = decode(bytes)?;
         for s in slots {
-            if self.merging {
-                self.sessions
-                    .entry(s.key.clone())
-                    .or_default()
-                    .insert(s.window.start, s.window.end);
+            let slot = Slot {
+                window: s.window,
+                acc: s.acc,
+                emitted: s.emitted,
+                since_fire: s.since_fire,
+                changed: s.changed,
+            };
+            match &mut self.sessions {
+                Some(sessions) => sessions.restore(s.key, slot),
+                None => {
+                    self.windows
+                        .entry(s.window.end)
+                        .or_default()
+                        .insert(s.key, slot);
+                }
             }
-            self.windows.entry(s.window.end).or_default().insert(
-                s.key,
-                Slot {
-                    window: s.window,
-                    acc: s.acc,
-                    emitted: s.emitted,
-                    since_fire: s.since_fire,
-                    changed: s.changed,
-                },
-            );
         }
         Ok(())
     }
@@ -436,7 +378,7 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
 }
 
 /// Emits a window's new result, retracting what it emitted before.
-fn fire<K, Acc, O: Clone + PartialEq, F>(
+pub(super) fn fire<K, Acc, O: Clone + PartialEq, F>(
     slot: &mut Slot<Acc, O>,
     key: &K,
     finish: &impl Fn(&K, &Window, &Acc) -> Vec<O>,
