@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Nexmark queries q3, q8 and q11 on Apache Flink (PyFlink), over the JSON-lines
+"""Nexmark queries q3, q4, q8, q9 and q11 on Apache Flink (PyFlink), over the JSON-lines
 events that `tidewater generate --what events` writes (one externally tagged
 `{"Person": {...}}`, `{"Auction": {...}}` or `{"Bid": {...}}` object a line).
 
@@ -13,9 +13,16 @@ rows Tidewater's examples/nexmark writes:
 - q3: sellers in Oregon, Idaho or California with their category-10 auctions, a
   regular join; the generator writes states in lower case, so they are matched
   in lower case. Rows: name,city,state,auction.
+- q4: the average (integer) winning price per category, the winning price of
+  an auction being its highest bid between its start and its expiry
+  (inclusive), a join of auctions and bids and two aggregations. Rows:
+  category,avg_final_price.
 - q8: people who registered and opened an auction in the same tumbling 10 s
   window, a window join of two window aggregations. Rows:
   person_id,name,window_start_ms.
+- q9: each auction's winning bid (highest price, then earliest, then lowest
+  bidder) between its start and its expiry, a join and a top-1 rank. Rows:
+  auction,seller,category,initial_bid,reserve,date_time,expires,bidder,price,bid_date_time.
 - q11: bids per bidder in session windows with a 10 s gap (a session runs
   from its first bid to 10 s after its last, so its start and end are read
   off its bids' times). Rows: bidder,bids,session_start_ms,session_end_ms.
@@ -43,6 +50,23 @@ QUERIES = {
           FROM TABLE(TUMBLE(TABLE auction, DESCRIPTOR(ts), INTERVAL '10' SECOND))
           GROUP BY seller, window_start, window_end) A
         ON P.id = A.seller AND P.window_start = A.window_start AND P.window_end = A.window_end""",
+    "q4": """
+        SELECT Q.category, AVG(Q.final)
+        FROM (
+          SELECT MAX(B.price) AS final, A.category
+          FROM auction AS A, bid AS B
+          WHERE A.id = B.auction AND B.date_time BETWEEN A.date_time AND A.expires
+          GROUP BY A.id, A.category) Q
+        GROUP BY Q.category""",
+    "q9": """
+        SELECT id, seller, category, initial_bid, reserve, date_time, expires, bidder, price, bid_date_time
+        FROM (
+          SELECT A.id, A.seller, A.category, A.initial_bid, A.reserve, A.date_time, A.expires,
+            B.bidder, B.price, B.date_time AS bid_date_time,
+            ROW_NUMBER() OVER (PARTITION BY A.id ORDER BY B.price DESC, B.date_time ASC, B.bidder ASC) AS rownum
+          FROM auction AS A, bid AS B
+          WHERE A.id = B.auction AND B.date_time BETWEEN A.date_time AND A.expires)
+        WHERE rownum <= 1""",
     "q11": """
         SELECT bidder, COUNT(*) AS bids, MIN(date_time) AS session_start, MAX(date_time) + 10000 AS session_end
         FROM TABLE(SESSION(TABLE bid PARTITION BY bidder, DESCRIPTOR(ts), INTERVAL '10' SECOND))
@@ -52,8 +76,14 @@ QUERIES = {
 # Queries Flink cannot run in batch mode (unaligned windows).
 STREAMING_ONLY = {"q11"}
 
-# The bid fields each query reads (Flink's JSON format converts nothing else).
-BID_FIELDS = {"q3": "date_time BIGINT", "q8": "date_time BIGINT", "q11": "bidder BIGINT, date_time BIGINT"}
+# The bid and auction fields each query reads (Flink's JSON format converts
+# nothing else).
+WINNING_BIDS = "auction BIGINT, bidder BIGINT, price BIGINT, date_time BIGINT"
+BID_FIELDS = {"q3": "date_time BIGINT", "q4": WINNING_BIDS, "q8": "date_time BIGINT", "q9": WINNING_BIDS,
+              "q11": "bidder BIGINT, date_time BIGINT"}
+AUCTIONS = "id BIGINT, date_time BIGINT, seller BIGINT, category BIGINT"
+CLOSING = AUCTIONS + ", initial_bid BIGINT, reserve BIGINT, expires BIGINT"
+AUCTION_FIELDS = {"q4": CLOSING, "q9": CLOSING}
 
 TUNED = {
     "pipeline.object-reuse": "true",
@@ -68,21 +98,21 @@ TUNED = {
 EVENTS = """
     CREATE TABLE events (
       Person ROW<id BIGINT, name STRING, city STRING, state STRING, date_time BIGINT>,
-      Auction ROW<id BIGINT, date_time BIGINT, seller BIGINT, category BIGINT>,
+      Auction ROW<{auction}>,
       Bid ROW<{bid}>,
       ts AS TO_TIMESTAMP_LTZ(COALESCE(Person.date_time, Auction.date_time, Bid.date_time), 3),
       WATERMARK FOR ts AS ts - INTERVAL '2' SECOND
     ) WITH ('connector' = 'filesystem', 'path' = '{path}', 'format' = 'json')"""
 
-VIEWS = [
-    """CREATE VIEW person AS SELECT Person.id AS id, Person.name AS name, Person.city AS city,
-         Person.state AS state, ts FROM events WHERE Person.id IS NOT NULL""",
-    """CREATE VIEW auction AS SELECT Auction.id AS id, Auction.seller AS seller,
-         Auction.category AS category, ts FROM events WHERE Auction.id IS NOT NULL""",
-]
-# Only where the table declares a bid's bidder.
-BID_VIEW = """CREATE VIEW bid AS SELECT Bid.bidder AS bidder, Bid.date_time AS date_time, ts
-    FROM events WHERE Bid.date_time IS NOT NULL"""
+PERSON_VIEW = """CREATE VIEW person AS SELECT Person.id AS id, Person.name AS name, Person.city AS city,
+    Person.state AS state, ts FROM events WHERE Person.id IS NOT NULL"""
+
+
+def view(name, row, fields):
+    """A view of one kind of event with the fields declared for it."""
+    names = [f.split()[0] for f in fields.split(",")]
+    cols = ", ".join(f"{row}.{n} AS {n}" for n in names)
+    return f"CREATE VIEW {name} AS SELECT {cols}, ts FROM events WHERE {row}.date_time IS NOT NULL"
 
 
 def compare_rows(a, b):
@@ -133,9 +163,11 @@ def main():
     if not a.untuned:
         for k, v in TUNED.items():
             cfg.set(k, v)
-    te.execute_sql(EVENTS.format(path=os.path.abspath(a.input), bid=BID_FIELDS[a.query]))
-    for view in VIEWS + ([BID_VIEW] if "bidder" in BID_FIELDS[a.query] else []):
-        te.execute_sql(view)
+    bids, auctions = BID_FIELDS[a.query], AUCTION_FIELDS.get(a.query, AUCTIONS)
+    te.execute_sql(EVENTS.format(path=os.path.abspath(a.input), bid=bids, auction=auctions))
+    te.execute_sql(PERSON_VIEW)
+    te.execute_sql(view("auction", "Auction", auctions))
+    te.execute_sql(view("bid", "Bid", bids))
     q = QUERIES[a.query]
     schema = te.sql_query(q).get_schema()
     decl = ", ".join(f"`{c}` {t}" for c, t in zip(schema.get_field_names(), schema.get_field_data_types()))
