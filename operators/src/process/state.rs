@@ -76,7 +76,10 @@ struct KeyImage<K, D, S> {
 
 /// The state of one worker's process operator.
 pub(crate) struct ProcessState<K, D, S> {
-    pending: BTreeMap<EventTime, Vec<(K, D)>>,
+    /// Records waiting for the watermark, as they came, and their least
+    /// time.
+    pending: Vec<(EventTime, K, D)>,
+    pending_min: Option<EventTime>,
     states: FxHashMap<K, Keyed<S>>,
     timers: Timers<K>,
     expiry: Expiry<K>,
@@ -91,7 +94,8 @@ where
     /// Empty state; keys expire `state_ttl_ms` after their last record.
     pub(crate) fn new(state_ttl_ms: Option<u64>) -> Self {
         ProcessState {
-            pending: BTreeMap::new(),
+            pending: Vec::new(),
+            pending_min: None,
             states: FxHashMap::default(),
             timers: Timers {
                 event: BTreeSet::new(),
@@ -106,7 +110,8 @@ where
 
     /// A record of `key` to handle once the watermark passes `time`.
     pub(crate) fn add(&mut self, time: EventTime, key: K, record: D) {
-        self.pending.entry(time).or_default().push((key, record));
+        self.pending.push((time, key, record));
+        self.pending_min = Some(self.pending_min.map_or(time, |t| t.min(time)));
     }
 
     /// When the next processing-time timer is due (wall-clock ms).
@@ -127,14 +132,19 @@ where
         P: ProcessFunction<K, D, State = S>,
     {
         let ready = |t: EventTime| limit.is_none_or(|l| t < l);
+        // The records due, in (time, key, record) order: a total order, so
+        // equal elements are the same.
+        let mut records = Vec::new();
+        if self.pending_min.is_some_and(ready) {
+            records.extend(self.pending.extract_if(.., |(t, _, _)| ready(*t)));
+            self.pending_min = self.pending.iter().map(|(t, _, _)| *t).min();
+            records.sort_unstable();
+        }
+        let mut records = records.into_iter().peekable();
         let mut watermark = floor;
         loop {
             // The next thing in time: records first, then timers.
-            let next_record = self
-                .pending
-                .first_key_value()
-                .map(|(t, _)| *t)
-                .filter(|t| ready(*t));
+            let next_record = records.peek().map(|(t, _, _)| *t);
             let next_timer = self
                 .timers
                 .event
@@ -156,10 +166,7 @@ where
             };
             watermark = watermark.max(now);
             if next_record == Some(now) {
-                let mut batch = self.pending.remove(&now).unwrap_or_default();
-                // A total order on (key, record): equal elements are the same.
-                batch.sort_unstable();
-                for (k, record) in batch {
+                while let Some((_, k, record)) = records.next_if(|(t, _, _)| *t == now) {
                     let entry = keyed(&mut self.states, &mut self.expiry, &k, now);
                     entry.touched = now;
                     let mut ctx = ProcessContext {
@@ -233,13 +240,10 @@ where
 
     /// The least time of a pending record or event-time timer.
     pub(crate) fn oldest(&self) -> Option<EventTime> {
-        [
-            self.pending.first_key_value().map(|(t, _)| *t),
-            self.timers.event.first().map(|(t, _)| *t),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        [self.pending_min, self.timers.event.first().map(|(t, _)| *t)]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Every key's state, pending records and timers, per key group.
@@ -268,10 +272,8 @@ where
                 touched: keyed.touched,
             });
         }
-        for (t, records) in &self.pending {
-            for (k, d) in records {
-                image(&mut keys, k).pending.push((*t, d.clone()));
-            }
+        for (t, k, d) in &self.pending {
+            image(&mut keys, k).pending.push((*t, d.clone()));
         }
         for (t, k) in &self.timers.event {
             image(&mut keys, k).event_timers.push(*t);
@@ -309,10 +311,7 @@ where
                 self.states.insert(img.key.clone(), keyed);
             }
             for (t, d) in img.pending {
-                self.pending
-                    .entry(t)
-                    .or_default()
-                    .push((img.key.clone(), d));
+                self.add(t, img.key.clone(), d);
             }
             for t in img.event_timers {
                 self.timers.event.insert((t, img.key.clone()));
