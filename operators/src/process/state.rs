@@ -145,18 +145,10 @@ where
         loop {
             // The next thing in time: records first, then timers.
             let next_record = records.peek().map(|(t, _, _)| *t);
-            let next_timer = self
-                .timers
-                .event
-                .first()
-                .map(|(t, _)| *t)
-                .filter(|t| ready(*t));
-            let next_ttl = self
-                .expiry
-                .queue
-                .first()
-                .map(|(t, _)| *t)
-                .filter(|t| ready(*t));
+            let first = |queue: &BTreeSet<(EventTime, K)>| {
+                queue.first().map(|(t, _)| *t).filter(|t| ready(*t))
+            };
+            let (next_timer, next_ttl) = (first(&self.timers.event), first(&self.expiry.queue));
             let Some(now) = [next_record, next_timer, next_ttl]
                 .into_iter()
                 .flatten()
