@@ -47,12 +47,17 @@ impl Item {
 /// One q9 result row: the auction and its winning bid's bidder, price and time.
 pub type Row = (AuctionTuple, u64, u64, u64);
 
-/// The auction, its best valid bid, and bids that came before the auction.
+/// The auction, its best valid bid, and bids that came before the auction;
+/// once the auction has closed, only that it has.
 #[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Open {
     auction: Option<AuctionTuple>,
     best: Option<BidTuple>,
     early: Vec<BidTuple>,
+    /// The expiry timer has fired: later bids come after the expiry
+    /// (records are handled in time order), so they are dropped, not kept
+    /// as early ones until the state's TTL.
+    closed: bool,
 }
 
 /// Better: higher price, then earlier, then lower bidder.
@@ -62,6 +67,9 @@ fn better(b: &BidTuple, than: &BidTuple) -> bool {
 
 impl Open {
     fn offer(&mut self, b: BidTuple) {
+        if self.closed {
+            return;
+        }
         let Some(a) = self.auction else {
             self.early.push(b);
             return;
@@ -98,7 +106,10 @@ impl ProcessFunction<u64, Item> for WinningBids {
             ctx.emit((a, b.1, b.2, b.3));
         }
         // The auction is over: later bids for it are not valid.
-        *open = Open::default();
+        *open = Open {
+            closed: true,
+            ..Open::default()
+        };
     }
 }
 
