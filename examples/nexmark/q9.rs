@@ -47,17 +47,24 @@ impl Item {
 /// One q9 result row: the auction and its winning bid's bidder, price and time.
 pub type Row = (AuctionTuple, u64, u64, u64);
 
-/// The auction, its best valid bid, and bids that came before the auction;
-/// once the auction has closed, only that it has.
-#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct Open {
-    auction: Option<AuctionTuple>,
-    best: Option<BidTuple>,
-    early: Vec<BidTuple>,
+/// One auction id's state. A closed auction's state (every auction's, for
+/// the TTL) is small: the open ones' is boxed.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub enum Open {
+    /// Bids that came before their auction.
+    Early(Vec<BidTuple>),
+    /// The auction and its best valid bid so far.
+    Live(Box<(AuctionTuple, Option<BidTuple>)>),
     /// The expiry timer has fired: later bids come after the expiry
     /// (records are handled in time order), so they are dropped, not kept
-    /// as early ones until the state's TTL.
-    closed: bool,
+    /// as early ones until the TTL.
+    Closed,
+}
+
+impl Default for Open {
+    fn default() -> Self {
+        Open::Early(Vec::new())
+    }
 }
 
 /// Better: higher price, then earlier, then lower bidder.
@@ -67,16 +74,16 @@ fn better(b: &BidTuple, than: &BidTuple) -> bool {
 
 impl Open {
     fn offer(&mut self, b: BidTuple) {
-        if self.closed {
-            return;
-        }
-        let Some(a) = self.auction else {
-            self.early.push(b);
-            return;
-        };
-        let valid = a.5 <= b.3 && b.3 <= a.6;
-        if valid && self.best.is_none_or(|best| better(&b, &best)) {
-            self.best = Some(b);
+        match self {
+            Open::Early(bids) => bids.push(b),
+            Open::Live(live) => {
+                let (a, best) = &mut **live;
+                let valid = a.5 <= b.3 && b.3 <= a.6;
+                if valid && best.is_none_or(|best| better(&b, &best)) {
+                    *best = Some(b);
+                }
+            }
+            Open::Closed => {}
         }
     }
 }
@@ -90,11 +97,15 @@ impl ProcessFunction<u64, Item> for WinningBids {
 
     fn process(&mut self, item: Item, open: &mut Open, ctx: &mut ProcessContext<'_, u64, Row, ()>) {
         match item {
+            // An auction id comes once.
             Item::Auction(a) => {
-                open.auction = Some(a);
-                ctx.register_event_timer(a.6 + 1);
-                for b in std::mem::take(&mut open.early) {
-                    open.offer(b);
+                if let Open::Early(early) = open {
+                    let early = std::mem::take(early);
+                    *open = Open::Live(Box::new((a, None)));
+                    ctx.register_event_timer(a.6 + 1);
+                    for b in early {
+                        open.offer(b);
+                    }
                 }
             }
             Item::Bid(b) => open.offer(b),
@@ -102,14 +113,13 @@ impl ProcessFunction<u64, Item> for WinningBids {
     }
 
     fn on_timer(&mut self, open: &mut Open, ctx: &mut ProcessContext<'_, u64, Row, ()>) {
-        if let (Some(a), Some(b)) = (open.auction, open.best) {
-            ctx.emit((a, b.1, b.2, b.3));
+        if let Open::Live(live) = open {
+            if let (a, Some(b)) = **live {
+                ctx.emit((a, b.1, b.2, b.3));
+            }
         }
         // The auction is over: later bids for it are not valid.
-        *open = Open {
-            closed: true,
-            ..Open::default()
-        };
+        *open = Open::Closed;
     }
 }
 
