@@ -213,6 +213,33 @@ fn main() -> anyhow::Result<()> {
                     return Ok(());
                 }
             }
+            // So do the queries of auctions and bids as numbers (q4, q6,
+            // q9, q20): the decoder returns the tuples.
+            let items_query = matches!(job.query, Query::Q4 | Query::Q6 | Query::Q9 | Query::Q20);
+            if let (Some(input), true, Engine::Streaming) = (&job.input, items_query, job.engine) {
+                if skim && !KafkaUri::is_kafka(input) {
+                    let mut lines = EventLines::new(kinds(job.query));
+                    let decode = move |line: &[u8]| {
+                        Ok(match lines.decode(line)? {
+                            Some(Event::Auction(a)) => {
+                                Some(q9::Item::Auction(q9::auction_tuple(&a)))
+                            }
+                            Some(Event::Bid(b)) => Some(q9::Item::Bid(bid_tuple(&b))),
+                            _ => None,
+                        })
+                    };
+                    let items = FileSource::new([input]).build_filtered(
+                        scope,
+                        ctx,
+                        config,
+                        decode,
+                        q9::Item::time,
+                    )?;
+                    watch(&job, &items.records);
+                    item_queries(&job, items.records, ctx);
+                    return Ok(());
+                }
+            }
             let events = match &job.input {
                 Some(input) if KafkaUri::is_kafka(input) => {
                     let uri: KafkaUri = input.parse().map_err(anyhow::Error::msg)?;
@@ -269,10 +296,9 @@ fn main() -> anyhow::Result<()> {
             }
             match job.query {
                 Query::Q3 => emit(&job, q3::q3(persons_and_auctions(events)), ctx),
-                Query::Q4 => emit(&job, q4::q4(q9::q9(auctions_and_bids(events))), ctx),
-                Query::Q6 => emit(&job, q6::q6(q9::q9(auctions_and_bids(events))), ctx),
-                Query::Q9 => emit(&job, q9::q9(auctions_and_bids(events)), ctx),
-                Query::Q20 => emit(&job, q20::q20(auctions_and_bids(events)), ctx),
+                Query::Q4 | Query::Q6 | Query::Q9 | Query::Q20 => {
+                    item_queries(&job, auctions_and_bids(events), ctx)
+                }
                 _ => match reads(job.query) {
                     Reads::Bids => full_bid_queries(&job, full_bids(events), side, ctx),
                     _ => bid_queries(&job, bid_tuples(events), ctx),
@@ -338,6 +364,17 @@ fn persons_and_auctions(events: EventStream<'_, Event>) -> EventStream<'_, q3::I
 }
 
 /// Auctions and bids, for q4, q6, q9 and q20.
+/// q4, q6, q9 or q20 from the auctions and bids.
+fn item_queries(job: &Job, items: EventStream<'_, q9::Item>, ctx: &Context) {
+    match job.query {
+        Query::Q4 => emit(job, q4::q4(q9::q9(items)), ctx),
+        Query::Q6 => emit(job, q6::q6(q9::q9(items)), ctx),
+        Query::Q9 => emit(job, q9::q9(items), ctx),
+        Query::Q20 => emit(job, q20::q20(items), ctx),
+        _ => unreachable!("not a query of auctions and bids"),
+    }
+}
+
 fn auctions_and_bids(events: EventStream<'_, Event>) -> EventStream<'_, q9::Item> {
     events.flat_map(|(event, time)| match event {
         Event::Auction(a) => Some((q9::Item::Auction(q9::auction_tuple(&a)), time)),

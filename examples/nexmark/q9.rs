@@ -36,6 +36,14 @@ pub enum Item {
 }
 
 impl Item {
+    /// Its event time: the auction's start or the bid's time.
+    pub fn time(&self) -> u64 {
+        match self {
+            Item::Auction(a) => a.5,
+            Item::Bid(b) => b.3,
+        }
+    }
+
     fn auction(&self) -> u64 {
         match self {
             Item::Auction(a) => a.0,
