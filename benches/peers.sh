@@ -29,6 +29,9 @@ busy() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
 before=$(busy)
 /usr/bin/time -f "TIME %e %U %S %M" "${cmd[@]}" > "$out/stdout" 2> "$out/stderr"
 rc=$?
+# PyFlink's JVM outlives its Python process by a few seconds, busy shutting
+# down: its CPU is Flink's, not the next run's.
+for _ in $(seq 60); do pgrep -f pyflink > /dev/null || break; sleep 1; done
 after=$(busy)
 machine_cpu=$(echo "scale=2; ($after - $before) / $(getconf CLK_TCK)" | bc)
 read -r _ wall user sys rss < <(grep '^TIME' "$out/stderr")
