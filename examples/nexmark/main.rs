@@ -363,7 +363,6 @@ fn persons_and_auctions(events: EventStream<'_, Event>) -> EventStream<'_, q3::I
     })
 }
 
-/// Auctions and bids, for q4, q6, q9 and q20.
 /// q4, q6, q9 or q20 from the auctions and bids.
 fn item_queries(job: &Job, items: EventStream<'_, q9::Item>, ctx: &Context) {
     match job.query {
@@ -375,6 +374,7 @@ fn item_queries(job: &Job, items: EventStream<'_, q9::Item>, ctx: &Context) {
     }
 }
 
+/// Auctions and bids, for q4, q6, q9 and q20.
 fn auctions_and_bids(events: EventStream<'_, Event>) -> EventStream<'_, q9::Item> {
     events.flat_map(|(event, time)| match event {
         Event::Auction(a) => Some((q9::Item::Auction(q9::auction_tuple(&a)), time)),
