@@ -241,55 +241,42 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
         F: FnMut(Window, &K, O, i64),
     {
         let lateness = self.triggers.allowed_lateness;
-        if let Some(sessions) = &mut self.sessions {
-            sessions.fire_due(frontier, self.fired_upto, lateness, finish, emit);
-            for (end, key) in std::mem::take(&mut self.dirty) {
-                if let Some(slot) = sessions.get_mut(&key, end) {
-                    if slot.changed {
-                        fire(slot, &key, finish, emit, true);
+        // On-time firings: ends in (fired_upto, frontier].
+        match &mut self.sessions {
+            Some(sessions) => sessions.fire_due(frontier, self.fired_upto, lateness, finish, emit),
+            None if frontier.is_none_or(|f| f > self.fired_upto) => {
+                let upper = match frontier {
+                    Some(f) => Bound::Included(f),
+                    None => Bound::Unbounded,
+                };
+                let range = (Bound::Excluded(self.fired_upto), upper);
+                for (end, slots) in self.windows.range_mut(range) {
+                    let keep = frontier.is_some_and(|f| end.saturating_add(lateness) > f);
+                    for (key, slot) in slots.iter_mut() {
+                        fire(slot, key, finish, emit, keep);
                     }
                 }
             }
-            sessions.clean(frontier);
-            self.fired_upto = self.fired_upto.max(frontier.unwrap_or(EventTime::MAX));
-            return;
-        }
-        let keep_after = |end: EventTime| match frontier {
-            Some(f) => end.saturating_add(lateness) > f,
-            None => false,
-        };
-        // On-time firings: ends in (fired_upto, frontier].
-        let upper = match frontier {
-            Some(f) => Bound::Included(f),
-            None => Bound::Unbounded,
-        };
-        if frontier.is_none_or(|f| f > self.fired_upto) {
-            for (end, slots) in self
-                .windows
-                .range_mut((Bound::Excluded(self.fired_upto), upper))
-            {
-                let keep = keep_after(*end);
-                for (key, slot) in slots.iter_mut() {
-                    fire(slot, key, finish, emit, keep);
-                }
-            }
+            None => {}
         }
         for (end, key) in std::mem::take(&mut self.dirty) {
-            if let Some(slot) = self.windows.get_mut(&end).and_then(|m| m.get_mut(&key)) {
-                if slot.changed {
-                    fire(slot, &key, finish, emit, true);
-                }
+            let slot = match &mut self.sessions {
+                Some(sessions) => sessions.get_mut(&key, end),
+                None => self.windows.get_mut(&end).and_then(|m| m.get_mut(&key)),
+            };
+            if let Some(slot) = slot.filter(|slot| slot.changed) {
+                fire(slot, &key, finish, emit, true);
             }
         }
         self.fired_upto = self.fired_upto.max(frontier.unwrap_or(EventTime::MAX));
         // Clean-up: windows whose end + lateness the watermark has passed.
-        match frontier {
-            Some(f) if f > lateness => {
-                let kept = self.windows.split_off(&(f - lateness).saturating_add(1));
-                self.windows = kept;
+        match (&mut self.sessions, frontier) {
+            (Some(sessions), _) => sessions.clean(frontier),
+            (None, Some(f)) if f > lateness => {
+                self.windows = self.windows.split_off(&(f - lateness).saturating_add(1));
             }
-            Some(_) => {}
-            None => self.windows.clear(),
+            (None, Some(_)) => {}
+            (None, None) => self.windows.clear(),
         }
     }
 
