@@ -196,20 +196,12 @@ fn main() -> anyhow::Result<()> {
                 (&job.input, reads(job.query), job.engine)
             {
                 if skim && !KafkaUri::is_kafka(input) {
-                    let mut lines = EventLines::new(kinds(job.query));
-                    let decode = move |line: &[u8]| match lines.decode(line)? {
-                        Some(Event::Bid(b)) => Ok(Some(bid_tuple(&b))),
-                        _ => Ok(None),
+                    let bids = |event| match event {
+                        Event::Bid(b) => Some(bid_tuple(&b)),
+                        _ => None,
                     };
-                    let bids = FileSource::new([input]).build_filtered(
-                        scope,
-                        ctx,
-                        config,
-                        decode,
-                        |b: &BidTuple| b.3,
-                    )?;
-                    watch(&job, &bids.records);
-                    bid_queries(&job, bids.records, ctx);
+                    let bids = file_tuples(&job, input, scope, ctx, config, bids, |b| b.3)?;
+                    bid_queries(&job, bids, ctx);
                     return Ok(());
                 }
             }
@@ -218,25 +210,14 @@ fn main() -> anyhow::Result<()> {
             let items_query = matches!(job.query, Query::Q4 | Query::Q6 | Query::Q9 | Query::Q20);
             if let (Some(input), true, Engine::Streaming) = (&job.input, items_query, job.engine) {
                 if skim && !KafkaUri::is_kafka(input) {
-                    let mut lines = EventLines::new(kinds(job.query));
-                    let decode = move |line: &[u8]| {
-                        Ok(match lines.decode(line)? {
-                            Some(Event::Auction(a)) => {
-                                Some(q9::Item::Auction(q9::auction_tuple(&a)))
-                            }
-                            Some(Event::Bid(b)) => Some(q9::Item::Bid(bid_tuple(&b))),
-                            _ => None,
-                        })
+                    let items = |event| match event {
+                        Event::Auction(a) => Some(q9::Item::Auction(q9::auction_tuple(&a))),
+                        Event::Bid(b) => Some(q9::Item::Bid(bid_tuple(&b))),
+                        Event::Person(_) => None,
                     };
-                    let items = FileSource::new([input]).build_filtered(
-                        scope,
-                        ctx,
-                        config,
-                        decode,
-                        q9::Item::time,
-                    )?;
-                    watch(&job, &items.records);
-                    item_queries(&job, items.records, ctx);
+                    let items =
+                        file_tuples(&job, input, scope, ctx, config, items, q9::Item::time)?;
+                    item_queries(&job, items, ctx);
                     return Ok(());
                 }
             }
@@ -361,6 +342,27 @@ fn persons_and_auctions(events: EventStream<'_, Event>) -> EventStream<'_, q3::I
         )),
         Event::Bid(_) => None,
     })
+}
+
+/// What `keep` makes of the events of a JSON-lines file, decoded straight
+/// from its lines (lines of kinds the query does not read are only
+/// checked): no whole event is batched or moved.
+fn file_tuples<'s, T: Clone + 'static>(
+    job: &Job,
+    input: &str,
+    scope: Scope<'s, EventTime>,
+    ctx: &Context,
+    config: SourceConfig,
+    keep: fn(Event) -> Option<T>,
+    event_time: fn(&T) -> EventTime,
+) -> anyhow::Result<EventStream<'s, T>> {
+    let mut lines = EventLines::new(kinds(job.query));
+    let decode = move |line: &[u8]| Ok(lines.decode(line)?.and_then(keep));
+    let records = FileSource::new([input])
+        .build_filtered(scope, ctx, config, decode, event_time)?
+        .records;
+    watch(job, &records);
+    Ok(records)
 }
 
 /// q4, q6, q9 or q20 from the auctions and bids.
