@@ -1,10 +1,10 @@
 //! q9, winning bids: each auction's highest bid placed between its start
 //! and its expiry (inclusive; equal prices: the earliest, then the lowest
 //! bidder), emitted when the auction expires. A keyed process function per
-//! auction holds the auction, the best bid so far and any bid that arrived
-//! before its auction, with an event-time timer just after the expiry (as
-//! the Beam and Flink DataStream versions do; the relational form over
-//! differential arrangements is issue 4's). Auctions without a valid bid
+//! open auction holds the auction and the best bid so far, with an
+//! event-time timer just after the expiry (as the Beam and Flink DataStream
+//! versions do; the relational form over differential arrangements is
+//! issue 4's). Auctions without a valid bid
 //! produce nothing. Rows: `auction,seller,category,initial_bid,reserve,
 //! date_time,expires,bidder,price,bid_date_time`.
 
@@ -55,45 +55,16 @@ impl Item {
 /// One q9 result row: the auction and its winning bid's bidder, price and time.
 pub type Row = (AuctionTuple, u64, u64, u64);
 
-/// One auction id's state. A closed auction's state (every auction's, for
-/// the TTL) is small: the open ones' is boxed.
-#[derive(Clone, serde::Serialize, serde::Deserialize)]
-pub enum Open {
-    /// Bids that came before their auction.
-    Early(Vec<BidTuple>),
-    /// The auction and its best valid bid so far.
-    Live(Box<(AuctionTuple, Option<BidTuple>)>),
-    /// The expiry timer has fired: later bids come after the expiry
-    /// (records are handled in time order), so they are dropped, not kept
-    /// as early ones until the TTL.
-    Closed,
-}
-
-impl Default for Open {
-    fn default() -> Self {
-        Open::Early(Vec::new())
-    }
-}
+/// One auction's state while it is open: the auction and its best valid
+/// bid so far. Records are handled in time order (at equal times auctions
+/// first), so a bid with no open auction can never count: it came before
+/// its auction's start or after its expiry, and its key's state is cleared
+/// at once, as a closed auction's is. The state held is the open auctions.
+pub type Open = Option<Box<(AuctionTuple, Option<BidTuple>)>>;
 
 /// Better: higher price, then earlier, then lower bidder.
 fn better(b: &BidTuple, than: &BidTuple) -> bool {
     (std::cmp::Reverse(b.2), b.3, b.1) < (std::cmp::Reverse(than.2), than.3, than.1)
-}
-
-impl Open {
-    fn offer(&mut self, b: BidTuple) {
-        match self {
-            Open::Early(bids) => bids.push(b),
-            Open::Live(live) => {
-                let (a, best) = &mut **live;
-                let valid = a.5 <= b.3 && b.3 <= a.6;
-                if valid && best.is_none_or(|best| better(&b, &best)) {
-                    *best = Some(b);
-                }
-            }
-            Open::Closed => {}
-        }
-    }
 }
 
 struct WinningBids;
@@ -104,38 +75,39 @@ impl ProcessFunction<u64, Item> for WinningBids {
     type Side = ();
 
     fn process(&mut self, item: Item, open: &mut Open, ctx: &mut ProcessContext<'_, u64, Row, ()>) {
-        match item {
+        match (item, open) {
             // An auction id comes once.
-            Item::Auction(a) => {
-                if let Open::Early(early) = open {
-                    let early = std::mem::take(early);
-                    *open = Open::Live(Box::new((a, None)));
-                    ctx.register_event_timer(a.6 + 1);
-                    for b in early {
-                        open.offer(b);
-                    }
+            (Item::Auction(a), open @ None) => {
+                ctx.register_event_timer(a.6.saturating_add(1));
+                *open = Some(Box::new((a, None)));
+            }
+            (Item::Auction(_), Some(_)) => {}
+            (Item::Bid(b), Some(live)) => {
+                let (a, best) = &mut **live;
+                let valid = a.5 <= b.3 && b.3 <= a.6;
+                if valid && best.is_none_or(|best| better(&b, &best)) {
+                    *best = Some(b);
                 }
             }
-            Item::Bid(b) => open.offer(b),
+            (Item::Bid(_), None) => ctx.clear_state(),
         }
     }
 
     fn on_timer(&mut self, open: &mut Open, ctx: &mut ProcessContext<'_, u64, Row, ()>) {
-        if let Open::Live(live) = open {
+        if let Some(live) = open {
             if let (a, Some(b)) = **live {
                 ctx.emit((a, b.1, b.2, b.3));
             }
         }
         // The auction is over: later bids for it are not valid.
-        *open = Open::Closed;
+        ctx.clear_state();
     }
 }
 
 pub fn q9(items: EventStream<'_, Item>) -> EventStream<'_, Row> {
-    // Bids for an auction that never comes (or after it expired) are
-    // dropped with the key's state a day after its last record.
+    // Every open auction's state is cleared at its expiry: no TTL.
     items
         .key_by(Item::auction)
-        .process(Some(86_400_000), WinningBids)
+        .process(None, WinningBids)
         .output
 }

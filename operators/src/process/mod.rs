@@ -35,6 +35,7 @@ pub struct ProcessContext<'a, K, O, S> {
     out: &'a mut Vec<(O, EventTime)>,
     side: &'a mut Vec<(S, EventTime)>,
     timers: &'a mut Timers<K>,
+    clear: bool,
 }
 
 impl<K: Ord + Clone, O, S> ProcessContext<'_, K, O, S> {
@@ -76,6 +77,13 @@ impl<K: Ord + Clone, O, S> ProcessContext<'_, K, O, S> {
         self.timers
             .event
             .remove(&(time.max(self.watermark), self.key.clone()));
+    }
+
+    /// Drops this key's state, and its TTL, once this call returns (Flink's
+    /// `State::clear`): the key's next record starts from `Default`. Its
+    /// timers stay.
+    pub fn clear_state(&mut self) {
+        self.clear = true;
     }
 
     /// Calls `on_processing_timer` for this key once the wall clock reaches
@@ -147,7 +155,8 @@ where
     /// Runs `function` per key.
     ///
     /// `state_ttl_ms`: a key's state is dropped once the watermark is this far
-    /// past the key's last record (`None`: kept until the function resets it).
+    /// past the key's last record (`None`: kept until the function clears it with
+    /// [`ProcessContext::clear_state`]).
     /// With checkpoints, per-key state, pending records and timers are
     /// written per key group.
     pub fn process<P>(

@@ -31,6 +31,9 @@ struct Keyed<S> {
     state: S,
     /// Event time of the key's last record, for the TTL.
     touched: EventTime,
+    /// Where the key's entry in the expiry queue is (with a TTL).
+    #[serde(skip)]
+    queued: EventTime,
 }
 
 /// When keys expire: every key with state has one entry `(at, key)` in
@@ -51,17 +54,20 @@ fn keyed<'a, K: Hash + Ord + Clone, S: Default>(
     now: EventTime,
 ) -> &'a mut Keyed<S> {
     states.entry(key.clone()).or_insert_with(|| {
-        if let Some(ttl_ms) = expiry.ttl_ms {
-            expiry
-                .queue
-                .insert((now.saturating_add(ttl_ms), key.clone()));
+        let queued = now.saturating_add(expiry.ttl_ms.unwrap_or(0));
+        if expiry.ttl_ms.is_some() {
+            expiry.queue.insert((queued, key.clone()));
         }
         Keyed {
             state: S::default(),
             touched: now,
+            queued,
         }
     })
 }
+
+/// Where a call's records go, with their times.
+type Outputs<'a, T> = &'a mut Vec<(T, EventTime)>;
 
 /// Everything one key holds, as written to a checkpoint.
 #[derive(Serialize, Deserialize)]
@@ -159,42 +165,59 @@ where
             watermark = watermark.max(now);
             if next_record == Some(now) {
                 while let Some((_, k, record)) = records.next_if(|(t, _, _)| *t == now) {
-                    let entry = keyed(&mut self.states, &mut self.expiry, &k, now);
-                    entry.touched = now;
-                    let mut ctx = ProcessContext {
-                        key: &k,
-                        time: now,
-                        watermark,
-                        out: outs,
-                        side: sides,
-                        timers: &mut self.timers,
-                    };
-                    function.process(record, &mut entry.state, &mut ctx);
+                    self.call(&k, (now, watermark), true, (outs, sides), |state, ctx| {
+                        function.process(record, state, ctx)
+                    });
                 }
             } else if next_timer == Some(now) {
                 let (_, k) = self.timers.event.pop_first().expect("a timer");
-                let entry = keyed(&mut self.states, &mut self.expiry, &k, now);
-                let mut ctx = ProcessContext {
-                    key: &k,
-                    time: now,
-                    watermark,
-                    out: outs,
-                    side: sides,
-                    timers: &mut self.timers,
-                };
-                function.on_timer(&mut entry.state, &mut ctx);
+                self.call(&k, (now, watermark), false, (outs, sides), |state, ctx| {
+                    function.on_timer(state, ctx)
+                });
             } else {
                 let (_, k) = self.expiry.queue.pop_first().expect("a ttl");
-                let expires = (self.expiry.ttl_ms)
-                    .and_then(|ttl_ms| Some(self.states.get(&k)?.touched.saturating_add(ttl_ms)));
-                match expires {
-                    Some(at) if at > now => {
-                        self.expiry.queue.insert((at, k));
+                let ttl_ms = self.expiry.ttl_ms.unwrap_or(0);
+                match self.states.get_mut(&k) {
+                    Some(keyed) if keyed.touched.saturating_add(ttl_ms) > now => {
+                        keyed.queued = keyed.touched.saturating_add(ttl_ms);
+                        self.expiry.queue.insert((keyed.queued, k));
                     }
                     _ => {
                         self.states.remove(&k);
                     }
                 }
+            }
+        }
+    }
+
+    /// Calls `f` with `key`'s state (made on first use; `touch`ed: a
+    /// record's) and a context at `(time, watermark)`, then drops the state
+    /// and its expiry if `f` cleared it.
+    fn call<O, Sd>(
+        &mut self,
+        key: &K,
+        (time, watermark): (EventTime, EventTime),
+        touch: bool,
+        (out, side): (Outputs<'_, O>, Outputs<'_, Sd>),
+        f: impl FnOnce(&mut S, &mut ProcessContext<'_, K, O, Sd>),
+    ) {
+        let entry = keyed(&mut self.states, &mut self.expiry, key, time);
+        if touch {
+            entry.touched = time;
+        }
+        let mut ctx = ProcessContext {
+            key,
+            time,
+            watermark,
+            out,
+            side,
+            timers: &mut self.timers,
+            clear: false,
+        };
+        f(&mut entry.state, &mut ctx);
+        if ctx.clear {
+            if let Some(gone) = self.states.remove(key) {
+                self.expiry.queue.remove(&(gone.queued, key.clone()));
             }
         }
     }
@@ -217,16 +240,9 @@ where
             .is_some_and(|(at, _)| *at <= now_ms)
         {
             let (_, k) = self.timers.processing.pop_first().expect("a timer");
-            let entry = keyed(&mut self.states, &mut self.expiry, &k, time);
-            let mut ctx = ProcessContext {
-                key: &k,
-                time,
-                watermark: time,
-                out: outs,
-                side: sides,
-                timers: &mut self.timers,
-            };
-            function.on_processing_timer(&mut entry.state, &mut ctx);
+            self.call(&k, (time, time), false, (outs, sides), |state, ctx| {
+                function.on_processing_timer(state, ctx)
+            });
         }
     }
 
@@ -262,6 +278,7 @@ where
             image(&mut keys, k).keyed = Some(Keyed {
                 state: keyed.state.clone(),
                 touched: keyed.touched,
+                queued: keyed.queued,
             });
         }
         for (t, k, d) in &self.pending {
@@ -293,12 +310,12 @@ where
     ) -> Result<(), crate::checkpoint::PartError> {
         let images: Vec<KeyImage<K, D, S>> = decode(bytes)?;
         for img in images {
-            if let Some(keyed) = img.keyed {
+            if let Some(mut keyed) = img.keyed {
                 // Every key with state has its expiry queued (a snapshot
                 // may predate that rule for keys a timer made).
                 if let Some(ttl_ms) = self.expiry.ttl_ms {
-                    let at = img.ttl.unwrap_or(keyed.touched.saturating_add(ttl_ms));
-                    self.expiry.queue.insert((at, img.key.clone()));
+                    keyed.queued = img.ttl.unwrap_or(keyed.touched.saturating_add(ttl_ms));
+                    self.expiry.queue.insert((keyed.queued, img.key.clone()));
                 }
                 self.states.insert(img.key.clone(), keyed);
             }
@@ -345,8 +362,9 @@ mod tests {
         }
     }
 
-    /// Per key: how many records it has seen, emitted with each record.
-    struct Seen;
+    /// Per key: how many records it has seen, emitted with each record; the
+    /// count is cleared when it reaches `.0`.
+    struct Seen(u64);
 
     impl ProcessFunction<u32, (u32, u64)> for Seen {
         type State = u64;
@@ -360,6 +378,9 @@ mod tests {
         ) {
             *seen += 1;
             ctx.emit((ctx.time(), r.0, r.1, *seen));
+            if *seen == self.0 {
+                ctx.clear_state();
+            }
         }
     }
 
@@ -377,11 +398,14 @@ mod tests {
 
     proptest! {
         /// A key's state is dropped `ttl` after its last record (a record
-        /// exactly then still sees it), however often the state is run.
+        /// exactly then still sees it), or when the function clears it,
+        /// however often the state is run; each key with state has one
+        /// expiry entry.
         #[test]
         fn keys_expire_a_ttl_after_their_last_record(
             steps in prop::collection::vec((0u32..4, 0u64..3, 0u64..120), 1..80),
             ttl in 1u64..300,
+            clear_at in 1u64..6,
             runs in prop::collection::vec(0u64..3_000, 0..6),
         ) {
             let mut clock = 0;
@@ -393,21 +417,24 @@ mod tests {
             let mut limits = runs;
             limits.sort();
             for limit in limits {
-                state.run(Some(limit), floor, &mut Seen, &mut got, &mut sides);
+                state.run(Some(limit), floor, &mut Seen(clear_at), &mut got, &mut sides);
                 floor = floor.max(limit);
+                prop_assert_eq!(state.expiry.queue.len(), state.states.len());
             }
-            state.run(None, floor, &mut Seen, &mut got, &mut sides);
+            state.run(None, floor, &mut Seen(clear_at), &mut got, &mut sides);
+            prop_assert_eq!(state.expiry.queue.len(), state.states.len());
             let mut got: Vec<_> = got.into_iter().map(|(row, _)| row).collect();
             got.sort();
             // Brute force: in (time, key, value) order, a key's count starts
-            // again after a gap longer than the TTL.
+            // again after a gap longer than the TTL or once it reached
+            // `clear_at`.
             let mut sorted: Vec<(u64, u32, u64)> = records.iter().map(|&(k, v, t)| (t, k, v)).collect();
             sorted.sort();
             let mut last: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
             let mut want = Vec::new();
             for (t, k, v) in sorted {
                 let seen = match last.get(&k) {
-                    Some(&(at, n)) if t <= at + ttl => n + 1,
+                    Some(&(at, n)) if t <= at + ttl && n < clear_at => n + 1,
                     _ => 1,
                 };
                 last.insert(k, (t, seen));
