@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -132,6 +133,25 @@ fn bid_windows_reads_and_writes_kafka() {
         &read_rows(&generated),
         "q7 via Kafka",
     );
+    // q9 reads auctions and bids from the same topic (decoded as tuples):
+    // the generator's rows
+    let winners = |args: &[&str], out: &Path| {
+        run_ok(
+            Command::new(example("nexmark"))
+                .args(["--query", "q9", "--sorted", "--output"])
+                .arg(out)
+                .args(args),
+        );
+        std::fs::read_to_string(out).unwrap()
+    };
+    let generated = winners(&["--events", "30000"], &dir.path().join("q9.csv"));
+    let topic = format!("kafka://{}/events?format=json&bounded=true", broker.address);
+    let read = winners(
+        &["-w", "2", "--input", &topic],
+        &dir.path().join("q9-kafka.csv"),
+    );
+    assert!(generated.lines().count() > 100, "{generated}");
+    assert_eq!(read, generated, "q9 via Kafka");
 
     // text lines through wordcount, topic to topic
     let text: Vec<String> = (0..500)

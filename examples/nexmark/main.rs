@@ -189,74 +189,54 @@ fn main() -> anyhow::Result<()> {
             }
             // Most queries read no free text: skim it (see decode_skimmed).
             let skim = !generator.extra && !generator.channels;
-            // Queries of bid tuples read from a file get the tuples from the
-            // decoder, as from the generator: no whole event is batched or
-            // moved (lines of other kinds are only checked).
-            if let (Some(input), Reads::BidTuples, Engine::Streaming) =
-                (&job.input, reads(job.query), job.engine)
+            let input = job.input.as_deref().map(Input::of).transpose()?;
+            // Queries of bid tuples, and of auctions and bids as numbers
+            // (q4, q6, q9, q20), read from JSON lines (a file or a topic)
+            // get the tuples from the decoder, as from the generator: no
+            // whole event is batched or moved (lines of other kinds are
+            // only checked).
+            if let (Some(Input::Lines(lines)), true, Engine::Streaming) = (&input, skim, job.engine)
             {
-                if skim && !KafkaUri::is_kafka(input) {
+                if matches!(reads(job.query), Reads::BidTuples) {
                     let bids = |event| match event {
                         Event::Bid(b) => Some(bid_tuple(&b)),
                         _ => None,
                     };
-                    let bids = file_tuples(&job, input, scope, ctx, config, bids, |b| b.3)?;
+                    let bids = event_tuples(&job, lines, scope, ctx, config, bids, |b| b.3)?;
+                    watch(&job, &bids);
                     bid_queries(&job, bids, ctx);
                     return Ok(());
                 }
-            }
-            // So do the queries of auctions and bids as numbers (q4, q6,
-            // q9, q20): the decoder returns the tuples.
-            let items_query = matches!(job.query, Query::Q4 | Query::Q6 | Query::Q9 | Query::Q20);
-            if let (Some(input), true, Engine::Streaming) = (&job.input, items_query, job.engine) {
-                if skim && !KafkaUri::is_kafka(input) {
+                if matches!(job.query, Query::Q4 | Query::Q6 | Query::Q9 | Query::Q20) {
                     let items = |event| match event {
                         Event::Auction(a) => Some(q9::Item::Auction(q9::auction_tuple(&a))),
                         Event::Bid(b) => Some(q9::Item::Bid(bid_tuple(&b))),
                         Event::Person(_) => None,
                     };
                     let items =
-                        file_tuples(&job, input, scope, ctx, config, items, q9::Item::time)?;
+                        event_tuples(&job, lines, scope, ctx, config, items, q9::Item::time)?;
+                    watch(&job, &items);
                     item_queries(&job, items, ctx);
                     return Ok(());
                 }
             }
-            let events = match &job.input {
-                Some(input) if KafkaUri::is_kafka(input) => {
-                    let uri: KafkaUri = input.parse().map_err(anyhow::Error::msg)?;
-                    let json = uri.format == Format::Json && uri.avro.is_none() && !uri.bytes;
-                    let source = KafkaSource::new(uri);
-                    if skim && json {
-                        // As from a file (below): records of kinds the
-                        // query does not read are only checked.
-                        let mut lines = EventLines::new(kinds(job.query));
-                        let decode = move |raw: &[u8]| lines.decode(trim_line_end(raw));
-                        source
-                            .build_filtered(scope, ctx, config, decode, Event::timestamp)
-                            .map_err(anyhow::Error::msg)?
-                            .records
-                    } else {
-                        source
-                            .build(scope, ctx, config, Event::timestamp)
-                            .map_err(anyhow::Error::msg)?
-                            .records
-                    }
+            let events = match input {
+                None => generator.build(scope, ctx, config).records,
+                Some(Input::Lines(lines)) if skim => {
+                    event_tuples(&job, &lines, scope, ctx, config, Some, Event::timestamp)?
                 }
-                Some(input) if skim => {
-                    // Lines of kinds the query does not read are only checked.
-                    let mut lines = EventLines::new(kinds(job.query));
-                    let decode = move |line: &[u8]| lines.decode(line);
-                    FileSource::new([input])
-                        .build_filtered(scope, ctx, config, decode, Event::timestamp)?
-                        .records
-                }
-                Some(input) => {
-                    FileSource::new([input])
+                Some(Input::Lines(Lines::File(path))) => {
+                    FileSource::new([path])
                         .format(Format::Json)
                         .build(scope, ctx, config, Event::timestamp)?
                         .records
                 }
-                None => generator.build(scope, ctx, config).records,
+                Some(Input::Lines(Lines::Topic(uri)) | Input::Topic(uri)) => {
+                    KafkaSource::new(*uri)
+                        .build(scope, ctx, config, Event::timestamp)
+                        .map_err(anyhow::Error::msg)?
+                        .records
+                }
             };
             watch(&job, &events);
             if job.engine == Engine::Relational {
@@ -344,25 +324,63 @@ fn persons_and_auctions(events: EventStream<'_, Event>) -> EventStream<'_, q3::I
     })
 }
 
-/// What `keep` makes of the events of a JSON-lines file, decoded straight
-/// from its lines (lines of kinds the query does not read are only
-/// checked): no whole event is batched or moved.
-fn file_tuples<'s, T: Clone + 'static>(
+/// Where a job's events come from.
+enum Input {
+    /// JSON lines, which the event decoders read straight from their bytes.
+    Lines(Lines),
+    /// A topic of another format (Avro, bytes, CSV).
+    Topic(Box<KafkaUri>),
+}
+
+/// A file or a topic of JSON-lines events.
+enum Lines {
+    File(String),
+    Topic(Box<KafkaUri>),
+}
+
+impl Input {
+    /// `--input`: a file, or a `kafka://` address.
+    fn of(input: &str) -> anyhow::Result<Input> {
+        if !KafkaUri::is_kafka(input) {
+            return Ok(Input::Lines(Lines::File(input.to_owned())));
+        }
+        let uri: Box<KafkaUri> = Box::new(input.parse().map_err(anyhow::Error::msg)?);
+        let json = uri.format == Format::Json && uri.avro.is_none() && !uri.bytes;
+        Ok(if json {
+            Input::Lines(Lines::Topic(uri))
+        } else {
+            Input::Topic(uri)
+        })
+    }
+}
+
+/// What `keep` makes of JSON-lines events, decoded straight from their
+/// bytes (lines of kinds the query does not read are only checked).
+fn event_tuples<'s, T: Clone + 'static>(
     job: &Job,
-    input: &str,
+    lines: &Lines,
     scope: Scope<'s, EventTime>,
     ctx: &Context,
     config: SourceConfig,
     keep: fn(Event) -> Option<T>,
     event_time: fn(&T) -> EventTime,
 ) -> anyhow::Result<EventStream<'s, T>> {
-    let mut lines = EventLines::new(kinds(job.query));
-    let decode = move |line: &[u8]| Ok(lines.decode(line)?.and_then(keep));
-    let records = FileSource::new([input])
-        .build_filtered(scope, ctx, config, decode, event_time)?
-        .records;
-    watch(job, &records);
-    Ok(records)
+    let mut decoder = EventLines::new(kinds(job.query));
+    let mut decode = move |line: &[u8]| Ok(decoder.decode(line)?.and_then(keep));
+    Ok(match lines {
+        Lines::File(path) => {
+            FileSource::new([path])
+                .build_filtered(scope, ctx, config, decode, event_time)?
+                .records
+        }
+        Lines::Topic(uri) => {
+            let decode = move |raw: &[u8]| decode(trim_line_end(raw));
+            KafkaSource::new(uri.as_ref().clone())
+                .build_filtered(scope, ctx, config, decode, event_time)
+                .map_err(anyhow::Error::msg)?
+                .records
+        }
+    })
 }
 
 /// q4, q6, q9 or q20 from the auctions and bids.
