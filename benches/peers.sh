@@ -3,7 +3,7 @@
 # Pathway (the runners in ../shared/peers, installed by their setup scripts into $VENVS, default /tmp/peers:
 #   ../shared/peers/setup-flink.sh /tmp/peers/flink-venv; ../shared/peers/setup-bytewax.sh /tmp/peers/bytewax-venv;
 #   ../shared/peers/setup-pathway.sh /tmp/peers/pathway-venv)
-# on a bid CSV (`tidewater generate --events N --output FILE`), or, for the Nexmark queries q3, q4, q8, q9 and q11,
+# on a bid CSV (`tidewater generate --events N --output FILE`), or, for the Nexmark queries q3, q4, q8, q9, q11 and q15-q20,
 # Tidewater (release nexmark) or Flink (benches/peers/flink_nexmark.py) on JSON-lines events
 # (`tidewater generate --what events ...`).
 # Prints engine,query,records,wall_s,process_cpu_s,machine_cpu_s,peak_rss_mib.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Nexmark queries q3, q4, q8, q9 and q11 on Apache Flink (PyFlink), over the JSON-lines
+"""Nexmark queries q3, q4, q8, q9, q11 and q15-q20 on Apache Flink (PyFlink), over the JSON-lines
 events that `tidewater generate --what events` writes (one externally tagged
 `{"Person": {...}}`, `{"Auction": {...}}` or `{"Bid": {...}}` object a line).
 
@@ -26,6 +26,21 @@ rows Tidewater's examples/nexmark writes:
 - q11: bids per bidder in session windows with a 10 s gap (a session runs
   from its first bid to 10 s after its last, so its start and end are read
   off its bids' times). Rows: bidder,bids,session_start_ms,session_end_ms.
+- q15: bids, bidders and auctions per day, in total and per price rank (below
+  10 000, below 1 000 000, the rest), with distinct counts. Rows: day,
+  total_bids, rank1-3_bids, total_bidders, rank1-3_bidders, total_auctions,
+  rank1-3_auctions.
+- q16: q15's figures per channel and day, with the latest bid's HH:mm. Rows:
+  channel,day,minute,... (as q15).
+- q17: per auction and day, the bids in total and per rank, and the lowest,
+  highest, mean (integer) and summed price.
+- q18: each bidder's latest bid on each auction (equal times: the highest
+  price). Rows: auction,bidder,price,date_time.
+- q19: each auction's ten highest bids (equal prices: the earliest, then the
+  lowest bidder) and their rank. Rows: auction,bidder,price,date_time,rank.
+- q20: every bid on an auction of category 10 with its auction's fields, a
+  regular join. Rows: auction,bidder,price,bid_date_time,seller,category,
+  initial_bid,reserve,date_time,expires.
 Throughput settings as in flink_bids.py (object reuse, mini-batch, two-phase
 aggregation); --untuned for Flink's defaults.
 """
@@ -73,6 +88,43 @@ QUERIES = {
         GROUP BY bidder, window_start, window_end""",
 }
 
+DAY = "DATE_FORMAT(CAST(ts AS TIMESTAMP(3)), 'yyyy-MM-dd')"
+RANKS = ("price < 10000", "price >= 10000 AND price < 1000000", "price >= 1000000")
+
+
+def ranked(count):
+    """`count` in total and filtered by each price rank."""
+    return ", ".join([count] + [f"{count} FILTER (WHERE {r})" for r in RANKS])
+
+
+DAY_STATS = ", ".join(ranked(c) for c in ("COUNT(*)", "COUNT(DISTINCT bidder)", "COUNT(DISTINCT auction)"))
+QUERIES.update({
+    "q15": f"SELECT {DAY} AS `day`, {DAY_STATS} FROM bid GROUP BY {DAY}",
+    "q16": f"""
+        SELECT channel, {DAY} AS `day`, MAX(DATE_FORMAT(CAST(ts AS TIMESTAMP(3)), 'HH:mm')) AS `minute`, {DAY_STATS}
+        FROM bid GROUP BY channel, {DAY}""",
+    "q17": f"""
+        SELECT auction, {DAY} AS `day`, {ranked("COUNT(*)")}, MIN(price), MAX(price), AVG(price), SUM(price)
+        FROM bid GROUP BY auction, {DAY}""",
+    "q18": """
+        SELECT auction, bidder, price, date_time FROM (
+          SELECT auction, bidder, price, date_time,
+            ROW_NUMBER() OVER (PARTITION BY bidder, auction ORDER BY date_time DESC, price DESC) AS rownum
+          FROM bid)
+        WHERE rownum <= 1""",
+    "q19": """
+        SELECT auction, bidder, price, date_time, rank_number FROM (
+          SELECT auction, bidder, price, date_time,
+            ROW_NUMBER() OVER (PARTITION BY auction ORDER BY price DESC, date_time ASC, bidder ASC) AS rank_number
+          FROM bid)
+        WHERE rank_number <= 10""",
+    "q20": """
+        SELECT B.auction, B.bidder, B.price, B.date_time AS bid_date_time, A.seller, A.category,
+          A.initial_bid, A.reserve, A.date_time, A.expires
+        FROM bid AS B INNER JOIN auction AS A ON B.auction = A.id
+        WHERE A.category = 10""",
+})
+
 # Queries Flink cannot run in batch mode (unaligned windows).
 STREAMING_ONLY = {"q11"}
 
@@ -80,10 +132,12 @@ STREAMING_ONLY = {"q11"}
 # nothing else).
 WINNING_BIDS = "auction BIGINT, bidder BIGINT, price BIGINT, date_time BIGINT"
 BID_FIELDS = {"q3": "date_time BIGINT", "q4": WINNING_BIDS, "q8": "date_time BIGINT", "q9": WINNING_BIDS,
-              "q11": "bidder BIGINT, date_time BIGINT"}
+              "q11": "bidder BIGINT, date_time BIGINT", "q15": WINNING_BIDS, "q16": WINNING_BIDS + ", channel STRING",
+              "q17": "auction BIGINT, price BIGINT, date_time BIGINT", "q18": WINNING_BIDS, "q19": WINNING_BIDS,
+              "q20": WINNING_BIDS}
 AUCTIONS = "id BIGINT, date_time BIGINT, seller BIGINT, category BIGINT"
 CLOSING = AUCTIONS + ", initial_bid BIGINT, reserve BIGINT, expires BIGINT"
-AUCTION_FIELDS = {"q4": CLOSING, "q9": CLOSING}
+AUCTION_FIELDS = {"q4": CLOSING, "q9": CLOSING, "q20": CLOSING}
 
 TUNED = {
     "pipeline.object-reuse": "true",
