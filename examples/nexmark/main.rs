@@ -161,10 +161,9 @@ fn main() -> anyhow::Result<()> {
             let generator = NexmarkSource {
                 events: Some(job.events),
                 event_rate: job.event_rate,
-                // Only q10 and q14 read the events' `extra` padding,
-                // only q16, q21 and q22 bids' channels.
+                // Only q10 and q14 read the events' `extra` padding.
                 extra: matches!(job.query, Query::Q10 | Query::Q14),
-                channels: matches!(job.query, Query::Q16 | Query::Q21 | Query::Q22),
+                channels: reads_channels(job.query),
                 ..NexmarkSource::default()
             };
             // Queries of bids alone take them straight from the generator,
@@ -187,14 +186,16 @@ fn main() -> anyhow::Result<()> {
                     Reads::Events => {}
                 }
             }
-            // Most queries read no free text: skim it (see decode_skimmed).
-            let skim = !generator.extra && !generator.channels;
+            // Most queries read no free text: skim it (see decode_skimmed;
+            // bids' channels and URLs are kept for the queries that read
+            // them).
+            let skim = !generator.extra;
             let input = job.input.as_deref().map(Input::of).transpose()?;
-            // Queries of bid tuples, and of auctions and bids as numbers
-            // (q4, q6, q9, q20), read from JSON lines (a file or a topic)
-            // get the tuples from the decoder, as from the generator: no
-            // whole event is batched or moved (lines of other kinds are
-            // only checked).
+            // Queries of bids (as tuples or whole), and of auctions and
+            // bids as numbers (q4, q6, q9, q20), read from JSON lines (a
+            // file or a topic) get them from the decoder, as from the
+            // generator: no whole event is batched or moved (lines of
+            // other kinds are only checked).
             if let (Some(Input::Lines(lines)), true, Engine::Streaming) = (&input, skim, job.engine)
             {
                 if matches!(reads(job.query), Reads::BidTuples) {
@@ -205,6 +206,17 @@ fn main() -> anyhow::Result<()> {
                     let bids = event_tuples(&job, lines, scope, ctx, config, bids, |b| b.3)?;
                     watch(&job, &bids);
                     bid_queries(&job, bids, ctx);
+                    return Ok(());
+                }
+                if matches!(reads(job.query), Reads::Bids) {
+                    let bids = |event| match event {
+                        Event::Bid(b) => Some(b),
+                        _ => None,
+                    };
+                    let bids =
+                        event_tuples(&job, lines, scope, ctx, config, bids, |b| b.date_time)?;
+                    watch(&job, &bids);
+                    full_bid_queries(&job, bids, side, ctx);
                     return Ok(());
                 }
                 if matches!(job.query, Query::Q4 | Query::Q6 | Query::Q9 | Query::Q20) {
@@ -366,6 +378,9 @@ fn event_tuples<'s, T: Clone + 'static>(
     event_time: fn(&T) -> EventTime,
 ) -> anyhow::Result<EventStream<'s, T>> {
     let mut decoder = EventLines::new(kinds(job.query));
+    if reads_channels(job.query) {
+        decoder = decoder.with_bid_channels();
+    }
     let mut decode = move |line: &[u8]| Ok(decoder.decode(line)?.and_then(keep));
     Ok(match lines {
         Lines::File(path) => {
@@ -460,6 +475,11 @@ fn kinds(query: Query) -> Kinds {
         (Query::Q4 | Query::Q6 | Query::Q9 | Query::Q20, _) => only(false, true, true),
         (_, Reads::Events) => Kinds::ALL,
     }
+}
+
+/// Whether the query reads bids' channels and URLs (q16, q21, q22).
+fn reads_channels(query: Query) -> bool {
+    matches!(query, Query::Q16 | Query::Q21 | Query::Q22)
 }
 
 /// With `--latency`, watches the watermark of the query's input.

@@ -4,9 +4,9 @@
 //! open auction holds the auction and the best bid so far, with an
 //! event-time timer just after the expiry (as the Beam and Flink DataStream
 //! versions do; the relational form over differential arrangements is
-//! issue 4's). Auctions without a valid bid
-//! produce nothing. Rows: `auction,seller,category,initial_bid,reserve,
-//! date_time,expires,bidder,price,bid_date_time`.
+//! issue 4's). Auctions without a valid bid produce nothing. Rows:
+//! `auction,seller,category,initial_bid,reserve,date_time,expires,bidder,
+//! price,bid_date_time`.
 
 use tidewater::prelude::*;
 

@@ -19,8 +19,9 @@ pub(super) enum Slot {
 }
 
 /// The slot of field `key` of kind `kind` (0 persons, 1 auctions, 2 bids),
-/// if the skimmed event keeps it.
-fn slot(kind: usize, key: &[u8]) -> Option<Slot> {
+/// if the skimmed event keeps it (with `channels`, bids' channel and URL
+/// too).
+fn slot(kind: usize, key: &[u8], channels: bool) -> Option<Slot> {
     use Slot::{Number, Text};
     Some(match (kind, key) {
         (0, b"id") => Number(0),
@@ -39,6 +40,8 @@ fn slot(kind: usize, key: &[u8]) -> Option<Slot> {
         (2, b"bidder") => Number(1),
         (2, b"price") => Number(2),
         (2, b"date_time") => Number(3),
+        (2, b"channel") if channels => Text(0),
+        (2, b"url") if channels => Text(1),
         _ => return None,
     })
 }
@@ -46,11 +49,11 @@ fn slot(kind: usize, key: &[u8]) -> Option<Slot> {
 /// The slot of each hole of `shape`, a line of kind `kind` that
 /// [`Fields::from_members`] decoded, if every kept field is a hole of its
 /// type, once.
-pub(super) fn slots(shape: &JsonShape, kind: usize) -> Option<Vec<Option<Slot>>> {
+pub(super) fn slots(shape: &JsonShape, kind: usize, channels: bool) -> Option<Vec<Option<Slot>>> {
     let mut seen = Vec::new();
     let mut slots = Vec::new();
     for (hole, key) in shape.holes() {
-        let slot = key.and_then(|key| slot(kind, key));
+        let slot = key.and_then(|key| slot(kind, key, channels));
         match (slot, hole) {
             (None, _) => {}
             (Some(Slot::Number(_)), Hole::Number) | (Some(Slot::Text(_)), Hole::String) => {
@@ -75,9 +78,13 @@ pub(super) struct Fields {
 
 impl Fields {
     /// Decodes the members of the object at the cursor.
-    pub(super) fn from_members(scan: &mut JsonScan<'_>, kind: usize) -> Result<Fields, String> {
+    pub(super) fn from_members(
+        scan: &mut JsonScan<'_>,
+        kind: usize,
+        channels: bool,
+    ) -> Result<Fields, String> {
         let mut fields = Fields::default();
-        scan.members(|scan, key| match slot(kind, key) {
+        scan.members(|scan, key| match slot(kind, key, channels) {
             Some(Slot::Number(i)) => set(&mut fields.numbers[i], scan.unsigned()?),
             Some(Slot::Text(i)) => set(&mut fields.texts[i], scan.text()?.into_owned()),
             // An escaped key might spell a kept one.
@@ -121,13 +128,15 @@ impl Fields {
         Ok(fields)
     }
 
-    /// The skimmed event of kind `kind` these fields make.
-    pub(super) fn event(self, kind: usize) -> Result<Event, String> {
+    /// The skimmed event of kind `kind` these fields make (with
+    /// `channels`, a bid's channel and URL too).
+    pub(super) fn event(self, kind: usize, channels: bool) -> Result<Event, String> {
         let Fields { numbers, texts } = self;
         let n = |i: usize| need(numbers[i]);
         let index = |i: usize| usize::try_from(n(i)?).map_err(|e| e.to_string());
         let mut texts = texts.into_iter().map(need);
-        // Taken in order: name, city, state (struct fields are evaluated as written).
+        // Taken in order: name, city, state; channel, url (struct fields
+        // are evaluated as written).
         let mut text = || texts.next().expect("three texts");
         let skimmed = match kind {
             0 => Skimmed::Person {
@@ -153,7 +162,12 @@ impl Fields {
                 date_time: n(3)?,
             },
         };
-        Ok(skimmed.into())
+        let mut event = Event::from(skimmed);
+        if let (Event::Bid(bid), true) = (&mut event, channels) {
+            bid.channel = text()?;
+            bid.url = text()?;
+        }
+        Ok(event)
     }
 }
 

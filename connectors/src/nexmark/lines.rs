@@ -11,6 +11,7 @@
 //! `fields.rs`), serde deciding any line both refuse.
 
 use super::fields::{slots, Fields, Slot};
+use super::skim::decode_skimmed_with_channels;
 use super::{decode_skimmed, Event};
 use crate::format::{JsonScan, JsonShape};
 
@@ -74,6 +75,8 @@ pub struct EventLines {
     read: [Option<(JsonShape, Vec<Option<Slot>>)>; 3],
     /// Where the holes of the line being decoded are.
     holes: Vec<std::ops::Range<usize>>,
+    /// Bids' channel and URL are kept too.
+    channels: bool,
 }
 
 impl EventLines {
@@ -85,7 +88,26 @@ impl EventLines {
             last: None,
             read: [None, None, None],
             holes: Vec::new(),
+            channels: false,
         }
+    }
+
+    /// Also keeps bids' channel and URL (q16, q21 and q22 read them),
+    /// which [`decode_skimmed`] leaves empty.
+    ///
+    /// ```
+    /// use tidewater_connectors::nexmark::{Event, EventLines, Kinds};
+    ///
+    /// let bid = br#"{"Bid":{"auction":1,"bidder":2,"price":3,"channel":"Google","url":"https://x","date_time":4,"extra":"e"}}"#;
+    /// let Some(Event::Bid(b)) = EventLines::new(Kinds::ALL).with_bid_channels().decode(bid)? else {
+    ///     panic!("a bid")
+    /// };
+    /// assert_eq!((b.channel.as_str(), b.url.as_str(), b.extra.as_str()), ("Google", "https://x", ""));
+    /// # Ok::<(), String>(())
+    /// ```
+    pub fn with_bid_channels(mut self) -> EventLines {
+        self.channels = true;
+        self
     }
 
     /// Decodes one line into what [`decode_skimmed`] makes of it if it is of
@@ -93,9 +115,13 @@ impl EventLines {
     /// (its fields are not checked) and passed over (`Ok(None)`). A
     /// malformed line is an error whatever its kind.
     pub fn decode(&mut self, line: &[u8]) -> Result<Option<Event>, String> {
+        let channels = self.channels;
         let whole = |line: &[u8]| {
             let line = std::str::from_utf8(line).map_err(|e| format!("invalid UTF-8: {e}"))?;
-            decode_skimmed(line).map(Some)
+            match channels {
+                true => decode_skimmed_with_channels(line).map(Some),
+                false => decode_skimmed(line).map(Some),
+            }
         };
         // Most lines are of the kind of the line before, and if that was
         // passed over its shape names the kind.
@@ -117,15 +143,15 @@ impl EventLines {
                 self.holes.clear();
                 if shape.fill(line, |at| self.holes.push(at)) {
                     let fields = Fields::from_holes(line, &self.holes, slots);
-                    if let Ok(event) = fields.and_then(|f| f.event(kind)) {
+                    if let Ok(event) = fields.and_then(|f| f.event(kind, channels)) {
                         return Ok(Some(event));
                     }
                 }
             }
-            return match fields(&mut scan, kind) {
+            return match fields(&mut scan, kind, channels) {
                 Ok(event) => {
                     let shape = JsonShape::of(line);
-                    self.read[kind] = slots(&shape, kind).map(|slots| (shape, slots));
+                    self.read[kind] = slots(&shape, kind, channels).map(|slots| (shape, slots));
                     Ok(Some(event))
                 }
                 Err(_) => whole(line),
@@ -149,12 +175,12 @@ impl EventLines {
 
 /// Decodes the rest of a line of kind `kind` (after its tag) a member at a
 /// time, as [`decode_skimmed`] would, at about half its cost.
-fn fields(scan: &mut JsonScan<'_>, kind: usize) -> Result<Event, String> {
+fn fields(scan: &mut JsonScan<'_>, kind: usize, channels: bool) -> Result<Event, String> {
     scan.expect(b':')?;
-    let fields = Fields::from_members(scan, kind)?;
+    let fields = Fields::from_members(scan, kind, channels)?;
     scan.expect(b'}')?;
     scan.end()?;
-    fields.event(kind)
+    fields.event(kind, channels)
 }
 
 #[cfg(test)]
@@ -166,7 +192,7 @@ mod tests {
         let mut scan = JsonScan::new(line.as_bytes());
         scan.expect(b'{')?;
         let tag = scan.string()?;
-        fields(&mut scan, kind(tag).ok_or("no such kind")?)
+        fields(&mut scan, kind(tag).ok_or("no such kind")?, false)
     }
 
     /// A line of a kind read decodes as `decode_skimmed` decodes it; a
@@ -182,11 +208,21 @@ mod tests {
         // One decoder of each, over every line: after the first line of a
         // kind passed over, the next are checked by its shape.
         let mut decoders = every.map(EventLines::new);
+        let mut with_channels = EventLines::new(Kinds::ALL).with_bid_channels();
         let events = super::super::NexmarkSource::bounded(500).events_for(0, 1);
         for (_, event) in events {
             let line = serde_json::to_string(&event).unwrap();
             let skimmed = decode_skimmed(&line).unwrap();
             assert_eq!(by_fields(&line), Ok(skimmed.clone()), "{line}");
+            // Keeping bids' channel and URL: the skimmed event with them.
+            let mut want = skimmed.clone();
+            if let (Event::Bid(w), Event::Bid(b)) = (&mut want, &event) {
+                assert!(!b.channel.is_empty() && !b.url.is_empty(), "{line}");
+                (w.channel, w.url) = (b.channel.clone(), b.url.clone());
+            }
+            let got = with_channels.decode(line.as_bytes()).unwrap();
+            assert_eq!(got, Some(want.clone()), "{line}");
+            assert_eq!(decode_skimmed_with_channels(&line), Ok(want), "{line}");
             for lines in &mut decoders {
                 let kinds = lines.kinds;
                 let read = match &event {
@@ -215,6 +251,8 @@ mod tests {
             .flat_map(|d| d.read.iter().flatten())
             .count();
         assert_eq!(shaped, 1 + 1 + 1 + 3, "a shape of each kind read");
+        // Channels and URLs are taken from the holes too, not by serde.
+        assert_eq!(with_channels.read.iter().flatten().count(), 3);
         // Lines of a known shape whose values the shape's holes do not take.
         let all = &mut decoders[4];
         let bid = r#"{"Bid":{"auction":1000,"bidder":1001,"price":PRICE,"channel":"","url":"","date_time":1,"extra":""}}"#;
@@ -257,6 +295,11 @@ mod tests {
             if let (Ok(ours), Ok(serde)) = (ours, serde) {
                 assert_eq!(ours, serde, "{case}");
             }
+            let ours = EventLines::new(Kinds::ALL)
+                .with_bid_channels()
+                .decode(case.as_bytes());
+            let serde = decode_skimmed_with_channels(case).map(Some);
+            assert_eq!(ours, serde, "{case}");
         }
         let none = Kinds {
             persons: false,

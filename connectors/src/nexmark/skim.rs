@@ -41,6 +41,23 @@ pub(super) enum Skimmed {
     },
 }
 
+/// A bid's channel and URL, which [`decode_skimmed`] leaves empty.
+#[derive(Deserialize)]
+enum BidTexts {
+    Bid { channel: String, url: String },
+}
+
+/// [`decode_skimmed`], keeping a bid's channel and URL.
+pub(super) fn decode_skimmed_with_channels(line: &str) -> Result<Event, String> {
+    let mut event = decode_skimmed(line)?;
+    if let Event::Bid(bid) = &mut event {
+        let BidTexts::Bid { channel, url } =
+            serde_json::from_str(line).map_err(|e| e.to_string())?;
+        (bid.channel, bid.url) = (channel, url);
+    }
+    Ok(event)
+}
+
 /// Decodes one JSON event line, leaving persons' `email_address`,
 /// `credit_card` and `extra`, auctions' `item_name`, `description` and
 /// `extra`, and bids' `channel`, `url` and `extra` empty.
