@@ -8,7 +8,6 @@
 //! the allowed lateness and session merges all correct what was emitted
 //! before. Consolidating the updates gives the final results.
 
-use std::collections::hash_map::Entry;
 use std::collections::BTreeMap;
 use std::hash::Hash;
 use std::ops::Bound;
@@ -144,34 +143,35 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
         W: WindowAssigner,
     {
         let mut placed = false;
+        let (fired_upto, triggers) = (self.fired_upto, &self.triggers);
+        let (dirty, fire_when) = (&mut self.dirty, &self.fire_when);
+        let mut touch = |slot: &mut Slot<Acc, O>| {
+            placed = true;
+            let custom = fire_when.as_ref().is_some_and(|f| f(&slot.acc));
+            Self::touched(fired_upto, triggers, dirty, key, slot, 1, custom);
+        };
         assigner.assign(time, |window| {
-            let expired = past_lateness(&window, self.triggers.allowed_lateness, stream_time);
-            let slot = match &mut self.sessions {
-                Some(sessions) => sessions.merge_into(key, record, window, expired, agg),
-                None if expired => None,
-                None => {
-                    let slot = self
-                        .windows
-                        .entry(window.end)
-                        .or_default()
-                        .entry(key.clone())
-                        .or_insert_with(|| Slot::new(window, agg.create()));
-                    agg.add(&mut slot.acc, record);
-                    Some(slot)
+            let expired = past_lateness(&window, triggers.allowed_lateness, stream_time);
+            match &mut self.sessions {
+                Some(sessions) => {
+                    if let Some(slot) = sessions.merge_into(key, record, window, expired, agg) {
+                        touch(slot);
+                    }
                 }
-            };
-            if let Some(slot) = slot {
-                placed = true;
-                let custom = self.fire_when.as_ref().is_some_and(|f| f(&slot.acc));
-                Self::touched(
-                    self.fired_upto,
-                    &self.triggers,
-                    &mut self.dirty,
-                    key,
-                    slot,
-                    1,
-                    custom,
-                );
+                None if expired => {}
+                None => {
+                    // Looked up by reference: the key is cloned for a new
+                    // slot only.
+                    let slots = self.windows.entry(window.end).or_default();
+                    if let Some(slot) = slots.get_mut(key) {
+                        agg.add(&mut slot.acc, record);
+                        touch(slot);
+                    } else {
+                        let mut slot = Slot::new(window, agg.create());
+                        agg.add(&mut slot.acc, record);
+                        touch(slots.entry(key.clone()).or_insert(slot));
+                    }
+                }
             }
         });
         placed
@@ -191,24 +191,26 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
             records,
         } = partial;
         let slots = self.windows.entry(window.end).or_default();
-        let slot = match slots.entry(key.clone()) {
-            Entry::Occupied(entry) => {
-                let slot = entry.into_mut();
-                agg.merge(&mut slot.acc, acc);
-                slot
-            }
-            Entry::Vacant(entry) => entry.insert(Slot::new(window, acc)),
+        let mut touch = |slot: &mut Slot<Acc, O>| {
+            let custom = self.fire_when.as_ref().is_some_and(|f| f(&slot.acc));
+            Self::touched(
+                self.fired_upto,
+                &self.triggers,
+                &mut self.dirty,
+                &key,
+                slot,
+                records,
+                custom,
+            );
         };
-        let custom = self.fire_when.as_ref().is_some_and(|f| f(&slot.acc));
-        Self::touched(
-            self.fired_upto,
-            &self.triggers,
-            &mut self.dirty,
-            &key,
-            slot,
-            records,
-            custom,
-        );
+        // Looked up by reference: the key is cloned for a new slot only.
+        match slots.get_mut(&key) {
+            Some(slot) => {
+                agg.merge(&mut slot.acc, acc);
+                touch(slot);
+            }
+            None => touch(slots.entry(key.clone()).or_insert(Slot::new(window, acc))),
+        }
     }
 
     fn touched(
