@@ -163,7 +163,7 @@ fn main() -> anyhow::Result<()> {
                 event_rate: job.event_rate,
                 // Only q10 and q14 read the events' `extra` padding.
                 extra: matches!(job.query, Query::Q10 | Query::Q14),
-                channels: reads_channels(job.query),
+                channels: bid_texts(job.query) != (false, false),
                 ..NexmarkSource::default()
             };
             // Queries of bids alone take them straight from the generator,
@@ -378,8 +378,12 @@ fn event_tuples<'s, T: Clone + 'static>(
     event_time: fn(&T) -> EventTime,
 ) -> anyhow::Result<EventStream<'s, T>> {
     let mut decoder = EventLines::new(kinds(job.query));
-    if reads_channels(job.query) {
+    let (channels, urls) = bid_texts(job.query);
+    if channels {
         decoder = decoder.with_bid_channels();
+    }
+    if urls {
+        decoder = decoder.with_bid_urls();
     }
     let mut decode = move |line: &[u8]| Ok(decoder.decode(line)?.and_then(keep));
     Ok(match lines {
@@ -477,9 +481,13 @@ fn kinds(query: Query) -> Kinds {
     }
 }
 
-/// Whether the query reads bids' channels and URLs (q16, q21, q22).
-fn reads_channels(query: Query) -> bool {
-    matches!(query, Query::Q16 | Query::Q21 | Query::Q22)
+/// Whether the query reads bids' channels (q16, q21, q22) and URLs (q21,
+/// q22).
+fn bid_texts(query: Query) -> (bool, bool) {
+    (
+        matches!(query, Query::Q16 | Query::Q21 | Query::Q22),
+        matches!(query, Query::Q21 | Query::Q22),
+    )
 }
 
 /// With `--latency`, watches the watermark of the query's input.

@@ -18,10 +18,16 @@ pub(super) enum Slot {
     Text(usize),
 }
 
+/// Which of a bid's texts are kept besides what a skimmed event keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct BidTexts {
+    pub(super) channel: bool,
+    pub(super) url: bool,
+}
+
 /// The slot of field `key` of kind `kind` (0 persons, 1 auctions, 2 bids),
-/// if the skimmed event keeps it (with `channels`, bids' channel and URL
-/// too).
-fn slot(kind: usize, key: &[u8], channels: bool) -> Option<Slot> {
+/// if the skimmed event keeps it or `texts` names it.
+fn slot(kind: usize, key: &[u8], texts: BidTexts) -> Option<Slot> {
     use Slot::{Number, Text};
     Some(match (kind, key) {
         (0, b"id") => Number(0),
@@ -40,8 +46,8 @@ fn slot(kind: usize, key: &[u8], channels: bool) -> Option<Slot> {
         (2, b"bidder") => Number(1),
         (2, b"price") => Number(2),
         (2, b"date_time") => Number(3),
-        (2, b"channel") if channels => Text(0),
-        (2, b"url") if channels => Text(1),
+        (2, b"channel") if texts.channel => Text(0),
+        (2, b"url") if texts.url => Text(1),
         _ => return None,
     })
 }
@@ -49,11 +55,11 @@ fn slot(kind: usize, key: &[u8], channels: bool) -> Option<Slot> {
 /// The slot of each hole of `shape`, a line of kind `kind` that
 /// [`Fields::from_members`] decoded, if every kept field is a hole of its
 /// type, once.
-pub(super) fn slots(shape: &JsonShape, kind: usize, channels: bool) -> Option<Vec<Option<Slot>>> {
+pub(super) fn slots(shape: &JsonShape, kind: usize, texts: BidTexts) -> Option<Vec<Option<Slot>>> {
     let mut seen = Vec::new();
     let mut slots = Vec::new();
     for (hole, key) in shape.holes() {
-        let slot = key.and_then(|key| slot(kind, key, channels));
+        let slot = key.and_then(|key| slot(kind, key, texts));
         match (slot, hole) {
             (None, _) => {}
             (Some(Slot::Number(_)), Hole::Number) | (Some(Slot::Text(_)), Hole::String) => {
@@ -81,10 +87,10 @@ impl Fields {
     pub(super) fn from_members(
         scan: &mut JsonScan<'_>,
         kind: usize,
-        channels: bool,
+        texts: BidTexts,
     ) -> Result<Fields, String> {
         let mut fields = Fields::default();
-        scan.members(|scan, key| match slot(kind, key, channels) {
+        scan.members(|scan, key| match slot(kind, key, texts) {
             Some(Slot::Number(i)) => set(&mut fields.numbers[i], scan.unsigned()?),
             Some(Slot::Text(i)) => set(&mut fields.texts[i], scan.text()?.into_owned()),
             // An escaped key might spell a kept one.
@@ -128,22 +134,19 @@ impl Fields {
         Ok(fields)
     }
 
-    /// The skimmed event of kind `kind` these fields make (with
-    /// `channels`, a bid's channel and URL too).
-    pub(super) fn event(self, kind: usize, channels: bool) -> Result<Event, String> {
+    /// The skimmed event of kind `kind` these fields make, with the bid
+    /// texts `keep` names.
+    pub(super) fn event(self, kind: usize, keep: BidTexts) -> Result<Event, String> {
         let Fields { numbers, texts } = self;
         let n = |i: usize| need(numbers[i]);
         let index = |i: usize| usize::try_from(n(i)?).map_err(|e| e.to_string());
-        let mut texts = texts.into_iter().map(need);
-        // Taken in order: name, city, state; channel, url (struct fields
-        // are evaluated as written).
-        let mut text = || texts.next().expect("three texts");
+        let [t0, t1, t2] = texts;
         let skimmed = match kind {
             0 => Skimmed::Person {
                 id: index(0)?,
-                name: text()?,
-                city: text()?,
-                state: text()?,
+                name: need(t0)?,
+                city: need(t1)?,
+                state: need(t2)?,
                 date_time: n(1)?,
             },
             1 => Skimmed::Auction {
@@ -155,19 +158,25 @@ impl Fields {
                 seller: index(5)?,
                 category: index(6)?,
             },
-            _ => Skimmed::Bid {
-                auction: index(0)?,
-                bidder: index(1)?,
-                price: index(2)?,
-                date_time: n(3)?,
-            },
+            _ => {
+                let mut event = Event::from(Skimmed::Bid {
+                    auction: index(0)?,
+                    bidder: index(1)?,
+                    price: index(2)?,
+                    date_time: n(3)?,
+                });
+                if let Event::Bid(bid) = &mut event {
+                    if keep.channel {
+                        bid.channel = need(t0)?;
+                    }
+                    if keep.url {
+                        bid.url = need(t1)?;
+                    }
+                }
+                return Ok(event);
+            }
         };
-        let mut event = Event::from(skimmed);
-        if let (Event::Bid(bid), true) = (&mut event, channels) {
-            bid.channel = text()?;
-            bid.url = text()?;
-        }
-        Ok(event)
+        Ok(skimmed.into())
     }
 }
 

@@ -6,13 +6,13 @@
 //! well-formed JSON (a malformed line is still reported) and passed over;
 //! checking it by the shape of the last line of its kind passed over
 //! ([`JsonShape`]) costs a comparison per run of fixed text. A line of a
-//! kind read is decoded into what [`decode_skimmed`] makes of it from the
+//! kind read is decoded into what [`decode_skimmed`](super::decode_skimmed) makes of it from the
 //! holes of the last such line's shape, or else a member at a time (see
 //! `fields.rs`), serde deciding any line both refuse.
 
-use super::fields::{slots, Fields, Slot};
-use super::skim::decode_skimmed_with_channels;
-use super::{decode_skimmed, Event};
+use super::fields::{slots, BidTexts, Fields, Slot};
+use super::skim::decode_skimmed_keeping;
+use super::Event;
 use crate::format::{JsonScan, JsonShape};
 
 /// The kinds of event a job reads.
@@ -75,8 +75,8 @@ pub struct EventLines {
     read: [Option<(JsonShape, Vec<Option<Slot>>)>; 3],
     /// Where the holes of the line being decoded are.
     holes: Vec<std::ops::Range<usize>>,
-    /// Bids' channel and URL are kept too.
-    channels: bool,
+    /// Which of bids' texts are kept too.
+    texts: BidTexts,
 }
 
 impl EventLines {
@@ -88,40 +88,53 @@ impl EventLines {
             last: None,
             read: [None, None, None],
             holes: Vec::new(),
-            channels: false,
+            texts: BidTexts::default(),
         }
     }
 
-    /// Also keeps bids' channel and URL (q16, q21 and q22 read them),
-    /// which [`decode_skimmed`] leaves empty.
+    /// Also keeps bids' channel (q16, q21 and q22 read it), which
+    /// [`decode_skimmed`](super::decode_skimmed) leaves empty.
     ///
     /// ```
     /// use tidewater_connectors::nexmark::{Event, EventLines, Kinds};
     ///
     /// let bid = br#"{"Bid":{"auction":1,"bidder":2,"price":3,"channel":"Google","url":"https://x","date_time":4,"extra":"e"}}"#;
-    /// let Some(Event::Bid(b)) = EventLines::new(Kinds::ALL).with_bid_channels().decode(bid)? else {
-    ///     panic!("a bid")
-    /// };
-    /// assert_eq!((b.channel.as_str(), b.url.as_str(), b.extra.as_str()), ("Google", "https://x", ""));
+    /// let mut lines = EventLines::new(Kinds::ALL).with_bid_channels();
+    /// let Some(Event::Bid(b)) = lines.decode(bid)? else { panic!("a bid") };
+    /// assert_eq!((b.channel.as_str(), b.url.as_str(), b.extra.as_str()), ("Google", "", ""));
     /// # Ok::<(), String>(())
     /// ```
     pub fn with_bid_channels(mut self) -> EventLines {
-        self.channels = true;
+        self.texts.channel = true;
         self
     }
 
-    /// Decodes one line into what [`decode_skimmed`] makes of it if it is of
+    /// Also keeps bids' URL (q21 and q22 read it), which
+    /// [`decode_skimmed`](super::decode_skimmed) leaves empty.
+    ///
+    /// ```
+    /// use tidewater_connectors::nexmark::{Event, EventLines, Kinds};
+    ///
+    /// let bid = br#"{"Bid":{"auction":1,"bidder":2,"price":3,"channel":"Google","url":"https://x","date_time":4,"extra":"e"}}"#;
+    /// let mut lines = EventLines::new(Kinds::ALL).with_bid_urls();
+    /// let Some(Event::Bid(b)) = lines.decode(bid)? else { panic!("a bid") };
+    /// assert_eq!((b.channel.as_str(), b.url.as_str()), ("", "https://x"));
+    /// # Ok::<(), String>(())
+    /// ```
+    pub fn with_bid_urls(mut self) -> EventLines {
+        self.texts.url = true;
+        self
+    }
+
+    /// Decodes one line into what [`decode_skimmed`](super::decode_skimmed) makes of it if it is of
     /// a kind read; a line of another kind is checked to be well-formed JSON
     /// (its fields are not checked) and passed over (`Ok(None)`). A
     /// malformed line is an error whatever its kind.
     pub fn decode(&mut self, line: &[u8]) -> Result<Option<Event>, String> {
-        let channels = self.channels;
+        let texts = self.texts;
         let whole = |line: &[u8]| {
             let line = std::str::from_utf8(line).map_err(|e| format!("invalid UTF-8: {e}"))?;
-            match channels {
-                true => decode_skimmed_with_channels(line).map(Some),
-                false => decode_skimmed(line).map(Some),
-            }
+            decode_skimmed_keeping(line, texts).map(Some)
         };
         // Most lines are of the kind of the line before, and if that was
         // passed over its shape names the kind.
@@ -143,15 +156,15 @@ impl EventLines {
                 self.holes.clear();
                 if shape.fill(line, |at| self.holes.push(at)) {
                     let fields = Fields::from_holes(line, &self.holes, slots);
-                    if let Ok(event) = fields.and_then(|f| f.event(kind, channels)) {
+                    if let Ok(event) = fields.and_then(|f| f.event(kind, texts)) {
                         return Ok(Some(event));
                     }
                 }
             }
-            return match fields(&mut scan, kind, channels) {
+            return match fields(&mut scan, kind, texts) {
                 Ok(event) => {
                     let shape = JsonShape::of(line);
-                    self.read[kind] = slots(&shape, kind, channels).map(|slots| (shape, slots));
+                    self.read[kind] = slots(&shape, kind, texts).map(|slots| (shape, slots));
                     Ok(Some(event))
                 }
                 Err(_) => whole(line),
@@ -174,17 +187,18 @@ impl EventLines {
 }
 
 /// Decodes the rest of a line of kind `kind` (after its tag) a member at a
-/// time, as [`decode_skimmed`] would, at about half its cost.
-fn fields(scan: &mut JsonScan<'_>, kind: usize, channels: bool) -> Result<Event, String> {
+/// time, as [`decode_skimmed`](super::decode_skimmed) would, at about half its cost.
+fn fields(scan: &mut JsonScan<'_>, kind: usize, texts: BidTexts) -> Result<Event, String> {
     scan.expect(b':')?;
-    let fields = Fields::from_members(scan, kind, channels)?;
+    let fields = Fields::from_members(scan, kind, texts)?;
     scan.expect(b'}')?;
     scan.end()?;
-    fields.event(kind, channels)
+    fields.event(kind, texts)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::decode_skimmed;
     use super::*;
 
     /// The field-by-field decoder's verdict on a line.
@@ -192,7 +206,11 @@ mod tests {
         let mut scan = JsonScan::new(line.as_bytes());
         scan.expect(b'{')?;
         let tag = scan.string()?;
-        fields(&mut scan, kind(tag).ok_or("no such kind")?, false)
+        fields(
+            &mut scan,
+            kind(tag).ok_or("no such kind")?,
+            BidTexts::default(),
+        )
     }
 
     /// A line of a kind read decodes as `decode_skimmed` decodes it; a
@@ -208,21 +226,34 @@ mod tests {
         // One decoder of each, over every line: after the first line of a
         // kind passed over, the next are checked by its shape.
         let mut decoders = every.map(EventLines::new);
+        let both = BidTexts {
+            channel: true,
+            url: true,
+        };
+        let mut with_texts = EventLines::new(Kinds::ALL)
+            .with_bid_channels()
+            .with_bid_urls();
         let mut with_channels = EventLines::new(Kinds::ALL).with_bid_channels();
         let events = super::super::NexmarkSource::bounded(500).events_for(0, 1);
         for (_, event) in events {
             let line = serde_json::to_string(&event).unwrap();
             let skimmed = decode_skimmed(&line).unwrap();
             assert_eq!(by_fields(&line), Ok(skimmed.clone()), "{line}");
-            // Keeping bids' channel and URL: the skimmed event with them.
-            let mut want = skimmed.clone();
-            if let (Event::Bid(w), Event::Bid(b)) = (&mut want, &event) {
+            // Keeping bids' channel and URL, or the channel alone: the
+            // skimmed event with them.
+            let (mut want, mut channel_only) = (skimmed.clone(), skimmed.clone());
+            if let (Event::Bid(w), Event::Bid(c), Event::Bid(b)) =
+                (&mut want, &mut channel_only, &event)
+            {
                 assert!(!b.channel.is_empty() && !b.url.is_empty(), "{line}");
                 (w.channel, w.url) = (b.channel.clone(), b.url.clone());
+                c.channel = b.channel.clone();
             }
-            let got = with_channels.decode(line.as_bytes()).unwrap();
+            let got = with_texts.decode(line.as_bytes()).unwrap();
             assert_eq!(got, Some(want.clone()), "{line}");
-            assert_eq!(decode_skimmed_with_channels(&line), Ok(want), "{line}");
+            assert_eq!(decode_skimmed_keeping(&line, both), Ok(want), "{line}");
+            let got = with_channels.decode(line.as_bytes()).unwrap();
+            assert_eq!(got, Some(channel_only), "{line}");
             for lines in &mut decoders {
                 let kinds = lines.kinds;
                 let read = match &event {
@@ -252,6 +283,7 @@ mod tests {
             .count();
         assert_eq!(shaped, 1 + 1 + 1 + 3, "a shape of each kind read");
         // Channels and URLs are taken from the holes too, not by serde.
+        assert_eq!(with_texts.read.iter().flatten().count(), 3);
         assert_eq!(with_channels.read.iter().flatten().count(), 3);
         // Lines of a known shape whose values the shape's holes do not take.
         let all = &mut decoders[4];
@@ -297,8 +329,9 @@ mod tests {
             }
             let ours = EventLines::new(Kinds::ALL)
                 .with_bid_channels()
+                .with_bid_urls()
                 .decode(case.as_bytes());
-            let serde = decode_skimmed_with_channels(case).map(Some);
+            let serde = decode_skimmed_keeping(case, both).map(Some);
             assert_eq!(ours, serde, "{case}");
         }
         let none = Kinds {

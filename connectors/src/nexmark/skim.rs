@@ -12,6 +12,7 @@
 
 use serde::Deserialize;
 
+use super::fields::BidTexts;
 use super::{Auction, Bid, Event, Person};
 
 /// An event with its free-text fields left out.
@@ -43,17 +44,21 @@ pub(super) enum Skimmed {
 
 /// A bid's channel and URL, which [`decode_skimmed`] leaves empty.
 #[derive(Deserialize)]
-enum BidTexts {
+enum Texts {
     Bid { channel: String, url: String },
 }
 
-/// [`decode_skimmed`], keeping a bid's channel and URL.
-pub(super) fn decode_skimmed_with_channels(line: &str) -> Result<Event, String> {
+/// [`decode_skimmed`], keeping the bid texts `keep` names.
+pub(super) fn decode_skimmed_keeping(line: &str, keep: BidTexts) -> Result<Event, String> {
     let mut event = decode_skimmed(line)?;
-    if let Event::Bid(bid) = &mut event {
-        let BidTexts::Bid { channel, url } =
-            serde_json::from_str(line).map_err(|e| e.to_string())?;
-        (bid.channel, bid.url) = (channel, url);
+    if let (Event::Bid(bid), true) = (&mut event, keep.channel || keep.url) {
+        let Texts::Bid { channel, url } = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        if keep.channel {
+            bid.channel = channel;
+        }
+        if keep.url {
+            bid.url = url;
+        }
     }
     Ok(event)
 }
