@@ -147,8 +147,7 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
         let (dirty, fire_when) = (&mut self.dirty, &self.fire_when);
         let mut touch = |slot: &mut Slot<Acc, O>| {
             placed = true;
-            let custom = fire_when.as_ref().is_some_and(|f| f(&slot.acc));
-            Self::touched(fired_upto, triggers, dirty, key, slot, 1, custom);
+            Self::touched(fired_upto, triggers, fire_when, dirty, key, slot, 1);
         };
         assigner.assign(time, |window| {
             let expired = past_lateness(&window, triggers.allowed_lateness, stream_time);
@@ -192,15 +191,14 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
         } = partial;
         let slots = self.windows.entry(window.end).or_default();
         let mut touch = |slot: &mut Slot<Acc, O>| {
-            let custom = self.fire_when.as_ref().is_some_and(|f| f(&slot.acc));
             Self::touched(
                 self.fired_upto,
                 &self.triggers,
+                &self.fire_when,
                 &mut self.dirty,
                 &key,
                 slot,
                 records,
-                custom,
             );
         };
         // Looked up by reference: the key is cloned for a new slot only.
@@ -213,19 +211,22 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
         }
     }
 
+    /// Marks `slot` changed by `records` more records, and dirty if it
+    /// fired before, its count trigger is due or `fire_when` holds.
     fn touched(
         fired_upto: EventTime,
         triggers: &Triggers,
+        fire_when: &Option<FireWhen<Acc>>,
         dirty: &mut Vec<(EventTime, K)>,
         key: &K,
         slot: &mut Slot<Acc, O>,
         records: u64,
-        custom: bool,
     ) {
         slot.changed = true;
         slot.since_fire += records;
         let late = slot.window.end <= fired_upto;
         let counted = triggers.count.is_some_and(|n| slot.since_fire >= n);
+        let custom = fire_when.as_ref().is_some_and(|f| f(&slot.acc));
         if late || counted || custom {
             dirty.push((slot.window.end, key.clone()));
         }
