@@ -199,34 +199,22 @@ fn main() -> anyhow::Result<()> {
             if let (Some(Input::Lines(lines)), true, Engine::Streaming) = (&input, skim, job.engine)
             {
                 if matches!(reads(job.query), Reads::BidTuples) {
-                    let bids = |event| match event {
-                        Event::Bid(b) => Some(bid_tuple(&b)),
-                        _ => None,
-                    };
-                    let bids = event_tuples(&job, lines, scope, ctx, config, bids, |b| b.3)?;
+                    let bids =
+                        event_tuples(&job, lines, scope, ctx, config, bid_tuple_of, |b| b.3)?;
                     watch(&job, &bids);
                     bid_queries(&job, bids, ctx);
                     return Ok(());
                 }
                 if matches!(reads(job.query), Reads::Bids) {
-                    let bids = |event| match event {
-                        Event::Bid(b) => Some(b),
-                        _ => None,
-                    };
                     let bids =
-                        event_tuples(&job, lines, scope, ctx, config, bids, |b| b.date_time)?;
+                        event_tuples(&job, lines, scope, ctx, config, bid_of, |b| b.date_time)?;
                     watch(&job, &bids);
                     full_bid_queries(&job, bids, side, ctx);
                     return Ok(());
                 }
                 if matches!(job.query, Query::Q4 | Query::Q6 | Query::Q9 | Query::Q20) {
-                    let items = |event| match event {
-                        Event::Auction(a) => Some(q9::Item::Auction(q9::auction_tuple(&a))),
-                        Event::Bid(b) => Some(q9::Item::Bid(bid_tuple(&b))),
-                        Event::Person(_) => None,
-                    };
                     let items =
-                        event_tuples(&job, lines, scope, ctx, config, items, q9::Item::time)?;
+                        event_tuples(&job, lines, scope, ctx, config, item_of, q9::Item::time)?;
                     watch(&job, &items);
                     item_queries(&job, items, ctx);
                     return Ok(());
@@ -270,11 +258,11 @@ fn main() -> anyhow::Result<()> {
             match job.query {
                 Query::Q3 => emit(&job, q3::q3(persons_and_auctions(events)), ctx),
                 Query::Q4 | Query::Q6 | Query::Q9 | Query::Q20 => {
-                    item_queries(&job, auctions_and_bids(events), ctx)
+                    item_queries(&job, kept(events, item_of), ctx)
                 }
                 _ => match reads(job.query) {
-                    Reads::Bids => full_bid_queries(&job, full_bids(events), side, ctx),
-                    _ => bid_queries(&job, bid_tuples(events), ctx),
+                    Reads::Bids => full_bid_queries(&job, kept(events, bid_of), side, ctx),
+                    _ => bid_queries(&job, kept(events, bid_tuple_of), ctx),
                 },
             }
             Ok(())
@@ -413,29 +401,35 @@ fn item_queries(job: &Job, items: EventStream<'_, q9::Item>, ctx: &Context) {
     }
 }
 
-/// Auctions and bids, for q4, q6, q9 and q20.
-fn auctions_and_bids(events: EventStream<'_, Event>) -> EventStream<'_, q9::Item> {
-    events.flat_map(|(event, time)| match event {
-        Event::Auction(a) => Some((q9::Item::Auction(q9::auction_tuple(&a)), time)),
-        Event::Bid(b) => Some((q9::Item::Bid(bid_tuple(&b)), time)),
+/// An event's auction or bid, for q4, q6, q9 and q20.
+fn item_of(event: Event) -> Option<q9::Item> {
+    match event {
+        Event::Auction(a) => Some(q9::Item::Auction(q9::auction_tuple(&a))),
+        Event::Bid(b) => Some(q9::Item::Bid(bid_tuple(&b))),
         Event::Person(_) => None,
-    })
+    }
 }
 
-/// The bids among the events, whole.
-fn full_bids(events: EventStream<'_, Event>) -> EventStream<'_, Bid> {
-    events.flat_map(|(event, time)| match event {
-        Event::Bid(b) => Some((b, time)),
+/// An event's bid, whole.
+fn bid_of(event: Event) -> Option<Bid> {
+    match event {
+        Event::Bid(b) => Some(b),
         _ => None,
-    })
+    }
 }
 
-/// The bids among the events as `(auction, bidder, price, date_time)`.
-fn bid_tuples(events: EventStream<'_, Event>) -> EventStream<'_, BidTuple> {
-    events.flat_map(|(event, time)| match event {
-        Event::Bid(b) => Some((bid_tuple(&b), time)),
-        _ => None,
-    })
+/// An event's bid as `(auction, bidder, price, date_time)`.
+fn bid_tuple_of(event: Event) -> Option<BidTuple> {
+    bid_of(event).map(|b| bid_tuple(&b))
+}
+
+/// What `keep` makes of the events (the decoders of JSON lines take the
+/// same projections).
+fn kept<T: Clone + 'static>(
+    events: EventStream<'_, Event>,
+    keep: fn(Event) -> Option<T>,
+) -> EventStream<'_, T> {
+    events.flat_map(move |(event, time)| keep(event).map(|x| (x, time)))
 }
 
 /// What a query reads of the events.
