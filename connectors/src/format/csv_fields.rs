@@ -11,6 +11,7 @@
 //! this path does not succeed. Where it succeeds it yields the same value:
 //! `tests::agrees_with_the_csv_crate` checks that on random lines.
 
+use super::digits::{eight_digits, parse_eight};
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 
 /// This line needs the general decoder.
@@ -119,25 +120,6 @@ impl<'a> Row<'a> {
         self.rest
             .is_some_and(|r| r.is_empty() || r.starts_with(b","))
     }
-}
-
-/// Whether the eight bytes of `chunk` (little-endian) are all ASCII digits
-/// (D. Lemire, "Fast float parsing", simdjson).
-fn eight_digits(chunk: u64) -> bool {
-    (chunk.wrapping_add(0x4646_4646_4646_4646) | chunk.wrapping_sub(0x3030_3030_3030_3030))
-        & 0x8080_8080_8080_8080
-        == 0
-}
-
-/// The value of eight ASCII digits, the first in the lowest byte.
-fn parse_eight(chunk: u64) -> u64 {
-    const MASK: u64 = 0x0000_00FF_0000_00FF;
-    const MUL1: u64 = 100 + (1_000_000 << 32);
-    const MUL2: u64 = 1 + (10_000 << 32);
-    let v = chunk.wrapping_sub(0x3030_3030_3030_3030);
-    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
-    ((v & MASK).wrapping_mul(MUL1)).wrapping_add(((v >> 16) & MASK).wrapping_mul(MUL2)) >> 32
-        & 0xFFFF_FFFF
 }
 
 /// Whether `bytes` are UTF-8, testing for ASCII (inline, cheap) first.

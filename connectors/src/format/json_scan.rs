@@ -13,6 +13,8 @@
 //! else eight) and digits eight. A walk of recursive calls that each loaded
 //! and stored the cursor, a byte a step, cost over twice the time.
 
+use super::digits::unsigned_at;
+
 /// Nesting deeper than this is an error (as where `serde_json` decodes).
 const MAX_DEPTH: u32 = 128;
 
@@ -148,7 +150,7 @@ impl<'a> JsonScan<'a> {
             }
         };
         self.step(number_end(self.bytes, at))?;
-        unsigned_value(&self.bytes[at..self.pos])
+        unsigned_at(self.bytes, at..self.pos)
             .ok_or_else(|| format!("column {}: not an unsigned 64-bit integer", at + 1))
     }
 
@@ -316,23 +318,6 @@ fn special(w: u64) -> u64 {
         | zero(w ^ splat(b'\\'))
 }
 
-/// The value of a well-formed number's text if it is a non-negative integer
-/// below 2^64: what `str::parse::<u64>` makes of it, without the UTF-8 check
-/// and the call.
-#[inline]
-pub(crate) fn unsigned_value(number: &[u8]) -> Option<u64> {
-    if number.is_empty() {
-        return None;
-    }
-    number.iter().try_fold(0u64, |n, &b| {
-        let digit = b.wrapping_sub(b'0');
-        if digit > 9 {
-            return None;
-        }
-        n.checked_mul(10)?.checked_add(u64::from(digit))
-    })
-}
-
 /// The end of a string whose contents start at `pos`: after its closing
 /// quote. Many bytes a step (see [`plain_run`]), then one at a time from the
 /// first [`special`] byte.
@@ -469,16 +454,6 @@ fn literal_end(bytes: &[u8], pos: usize, word: &[u8]) -> Result<usize, Fault> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    proptest! {
-        /// On a number's text, what `str::parse::<u64>` makes of it.
-        #[test]
-        fn unsigned_values_are_parsed_ones(n in any::<u64>(), wide in any::<u128>(), f in any::<f64>()) {
-            for text in [n.to_string(), wide.to_string(), format!("-{n}"), serde_json::to_string(&f).unwrap()] {
-                prop_assert_eq!(unsigned_value(text.as_bytes()), text.parse::<u64>().ok(), "{}", text);
-            }
-        }
-    }
 
     /// Whether `bytes` are UTF-8 that `serde_json` accepts as one ignored
     /// value, numbers too large for an `f64` allowed.

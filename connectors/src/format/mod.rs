@@ -6,6 +6,7 @@ mod avro;
 pub mod bytes;
 mod csv_fields;
 mod csv_row;
+mod digits;
 mod json_scan;
 mod json_shape;
 mod line_marks;
@@ -16,7 +17,7 @@ use serde::Serialize;
 
 pub use avro::AvroCodec;
 pub use csv_row::CsvDecoder;
-pub(crate) use json_scan::unsigned_value;
+pub(crate) use digits::unsigned_at;
 pub use json_scan::JsonScan;
 pub use json_shape::{Hole, JsonShape};
 

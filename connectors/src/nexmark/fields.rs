@@ -9,7 +9,7 @@ use std::ops::Range;
 
 use super::skim::Skimmed;
 use super::Event;
-use crate::format::{unsigned_value, Hole, JsonScan, JsonShape};
+use crate::format::{unsigned_at, Hole, JsonScan, JsonShape};
 
 /// Where a kept field goes: the `i`-th number or text of its kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,7 +110,7 @@ impl Fields {
         for (at, slot) in holes.iter().zip(slots) {
             match *slot {
                 Some(Slot::Number(i)) => {
-                    let number = unsigned_value(&line[at.clone()]);
+                    let number = unsigned_at(line, at.clone());
                     set(
                         &mut fields.numbers[i],
                         number.ok_or("not an unsigned integer")?,
