@@ -24,7 +24,7 @@
 
 use tidewater::connectors::format::trim_line_end;
 use tidewater::connectors::kafka::{KafkaSource, KafkaUri};
-use tidewater::connectors::nexmark::{EventLines, Kinds};
+use tidewater::connectors::nexmark::{BidNumbers, EventLines, Kinds};
 use tidewater::connectors::output::Output;
 use tidewater::prelude::*;
 
@@ -199,22 +199,43 @@ fn main() -> anyhow::Result<()> {
             if let (Some(Input::Lines(lines)), true, Engine::Streaming) = (&input, skim, job.engine)
             {
                 if matches!(reads(job.query), Reads::BidTuples) {
-                    let bids =
-                        event_tuples(&job, lines, scope, ctx, config, bid_tuple_of, |b| b.3)?;
+                    let bids = event_tuples(
+                        &job,
+                        lines,
+                        scope,
+                        ctx,
+                        config,
+                        (bid_tuple_of, numbers),
+                        |b| b.3,
+                    )?;
                     watch(&job, &bids);
                     bid_queries(&job, bids, ctx);
                     return Ok(());
                 }
                 if matches!(reads(job.query), Reads::Bids) {
-                    let bids =
-                        event_tuples(&job, lines, scope, ctx, config, bid_of, |b| b.date_time)?;
+                    let bids = event_tuples(
+                        &job,
+                        lines,
+                        scope,
+                        ctx,
+                        config,
+                        (bid_of, |n| Some(n.into())),
+                        |b| b.date_time,
+                    )?;
                     watch(&job, &bids);
                     full_bid_queries(&job, bids, side, ctx);
                     return Ok(());
                 }
                 if matches!(job.query, Query::Q4 | Query::Q6 | Query::Q9 | Query::Q20) {
-                    let items =
-                        event_tuples(&job, lines, scope, ctx, config, item_of, q9::Item::time)?;
+                    let items = event_tuples(
+                        &job,
+                        lines,
+                        scope,
+                        ctx,
+                        config,
+                        (item_of, item_numbers),
+                        q9::Item::time,
+                    )?;
                     watch(&job, &items);
                     item_queries(&job, items, ctx);
                     return Ok(());
@@ -223,7 +244,8 @@ fn main() -> anyhow::Result<()> {
             let events = match input {
                 None => generator.build(scope, ctx, config).records,
                 Some(Input::Lines(lines)) if skim => {
-                    event_tuples(&job, &lines, scope, ctx, config, Some, Event::timestamp)?
+                    let keep: (Keep<Event>, _) = (Some, |n: BidNumbers| Some(Event::Bid(n.into())));
+                    event_tuples(&job, &lines, scope, ctx, config, keep, Event::timestamp)?
                 }
                 Some(Input::Lines(Lines::File(path))) => {
                     FileSource::new([path])
@@ -354,15 +376,16 @@ impl Input {
     }
 }
 
-/// What `keep` makes of JSON-lines events, decoded straight from their
-/// bytes (lines of kinds the query does not read are only checked).
+/// What `keep` makes of JSON-lines events (its second of a bid's numbers,
+/// where the query keeps no bid text), decoded straight from their bytes
+/// (lines of kinds the query does not read are only checked).
 fn event_tuples<'s, T: Clone + 'static>(
     job: &Job,
     lines: &Lines,
     scope: Scope<'s, EventTime>,
     ctx: &Context,
     config: SourceConfig,
-    keep: fn(Event) -> Option<T>,
+    (keep, bid): (Keep<T>, impl Fn(BidNumbers) -> Option<T> + Copy + 'static),
     event_time: fn(&T) -> EventTime,
 ) -> anyhow::Result<EventStream<'s, T>> {
     let mut decoder = EventLines::new(kinds(job.query));
@@ -373,7 +396,7 @@ fn event_tuples<'s, T: Clone + 'static>(
     if urls {
         decoder = decoder.with_bid_urls();
     }
-    let mut decode = move |line: &[u8]| Ok(decoder.decode(line)?.and_then(keep));
+    let mut decode = move |line: &[u8]| decoder.decode_with(line, keep, bid);
     Ok(match lines {
         Lines::File(path) => {
             FileSource::new([path])
@@ -423,12 +446,27 @@ fn bid_tuple_of(event: Event) -> Option<BidTuple> {
     bid_of(event).map(|b| bid_tuple(&b))
 }
 
+/// A bid's numbers as `(auction, bidder, price, date_time)`.
+fn numbers(n: BidNumbers) -> Option<BidTuple> {
+    Some((
+        n.auction as u64,
+        n.bidder as u64,
+        n.price as u64,
+        n.date_time,
+    ))
+}
+
+/// A bid's numbers as an item of q4, q6, q9 and q20.
+fn item_numbers(n: BidNumbers) -> Option<q9::Item> {
+    numbers(n).map(q9::Item::Bid)
+}
+
+/// What a query keeps of an event.
+type Keep<T> = fn(Event) -> Option<T>;
+
 /// What `keep` makes of the events (the decoders of JSON lines take the
 /// same projections).
-fn kept<T: Clone + 'static>(
-    events: EventStream<'_, Event>,
-    keep: fn(Event) -> Option<T>,
-) -> EventStream<'_, T> {
+fn kept<T: Clone + 'static>(events: EventStream<'_, Event>, keep: Keep<T>) -> EventStream<'_, T> {
     events.flat_map(move |(event, time)| keep(event).map(|x| (x, time)))
 }
 

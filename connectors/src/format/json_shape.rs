@@ -147,7 +147,10 @@ impl JsonShape {
     /// for why an equal skeleton is a match); any other line is matched
     /// value by value.
     pub fn matches(&self, line: &[u8]) -> bool {
-        (self.skeleton.as_ref()).is_some_and(|s| s.matches(line)) || self.fill(line, |_| {})
+        // As in `fill`: most lines of another shape differ from the start.
+        self.fixed_at(line, 0, &self.steps[0].0)
+            && ((self.skeleton.as_ref()).is_some_and(|s| s.matches(line))
+                || self.fill(line, |_| {}))
     }
 
     /// Whether `line` has this shape, calling `hole` with where each hole's

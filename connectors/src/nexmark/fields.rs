@@ -8,7 +8,7 @@
 use std::ops::Range;
 
 use super::skim::Skimmed;
-use super::Event;
+use super::{Bid, Event};
 use crate::format::{unsigned_at, Hole, JsonScan, JsonShape};
 
 /// Where a kept field goes: the `i`-th number or text of its kind.
@@ -75,11 +75,57 @@ pub(super) fn slots(shape: &JsonShape, kind: usize, texts: BidTexts) -> Option<V
     Some(slots)
 }
 
-/// The kept fields of one event, as they are found.
-#[derive(Default)]
+/// A bid's numbers: what most queries keep of the most common event, which
+/// [`EventLines::decode_with`](super::EventLines::decode_with) hands over
+/// without making an [`Event`] where no bid text is kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct BidNumbers {
+    /// The auction bid on.
+    pub auction: usize,
+    /// The bidder.
+    pub bidder: usize,
+    /// The price.
+    pub price: usize,
+    /// The event time, in milliseconds since the epoch.
+    pub date_time: u64,
+}
+
+impl BidNumbers {
+    /// A bid's numbers.
+    pub fn of(bid: &Bid) -> BidNumbers {
+        BidNumbers {
+            auction: bid.auction,
+            bidder: bid.bidder,
+            price: bid.price,
+            date_time: bid.date_time,
+        }
+    }
+}
+
+impl From<BidNumbers> for Bid {
+    /// The bid, its texts empty (as a skimmed event's).
+    fn from(n: BidNumbers) -> Bid {
+        Bid {
+            auction: n.auction,
+            bidder: n.bidder,
+            price: n.price,
+            channel: String::new(),
+            url: String::new(),
+            date_time: n.date_time,
+            extra: String::new(),
+        }
+    }
+}
+
+/// The kept fields of one event, as they are found: bit `i` of `seen` for
+/// number `i`, bit `8 + i` for text `i`. One is kept by each decoder and
+/// filled in place, line after line (returned, it was copied out of each
+/// call).
+#[derive(Clone, Debug, Default)]
 pub(super) struct Fields {
-    numbers: [Option<u64>; 7],
-    texts: [Option<String>; 3],
+    numbers: [u64; 7],
+    texts: [String; 3],
+    seen: u16,
 }
 
 impl Fields {
@@ -91,8 +137,8 @@ impl Fields {
     ) -> Result<Fields, String> {
         let mut fields = Fields::default();
         scan.members(|scan, key| match slot(kind, key, texts) {
-            Some(Slot::Number(i)) => set(&mut fields.numbers[i], scan.unsigned()?),
-            Some(Slot::Text(i)) => set(&mut fields.texts[i], scan.text()?.into_owned()),
+            Some(slot @ Slot::Number(_)) => fields.set(slot, scan.unsigned()?, String::new()),
+            Some(slot @ Slot::Text(_)) => fields.set(slot, 0, scan.text()?.into_owned()),
             // An escaped key might spell a kept one.
             None if key.contains(&b'\\') => Err("an escaped key".into()),
             None => scan.value(),
@@ -100,23 +146,23 @@ impl Fields {
         Ok(fields)
     }
 
-    /// Decodes the values at `holes` of `line`, whose slots are `slots`.
-    pub(super) fn from_holes(
+    /// Decodes the values at `holes` of `line`, whose slots are `slots`,
+    /// in place of what was there.
+    #[inline(always)]
+    pub(super) fn read_holes(
+        &mut self,
         line: &[u8],
         holes: &[Range<usize>],
         slots: &[Option<Slot>],
-    ) -> Result<Fields, String> {
-        let mut fields = Fields::default();
+    ) -> Result<(), String> {
+        self.seen = 0;
         for (at, slot) in holes.iter().zip(slots) {
             match *slot {
-                Some(Slot::Number(i)) => {
-                    let number = unsigned_at(line, at.clone());
-                    set(
-                        &mut fields.numbers[i],
-                        number.ok_or("not an unsigned integer")?,
-                    )?;
+                Some(slot @ Slot::Number(_)) => {
+                    let number = unsigned_at(line, at.clone()).ok_or("not an unsigned integer")?;
+                    self.set(slot, number, String::new())?;
                 }
-                Some(Slot::Text(i)) => {
+                Some(slot @ Slot::Text(_)) => {
                     let raw = &line[at.clone()];
                     let text = match raw.contains(&b'\\') {
                         // With its quotes, for serde to unescape.
@@ -126,67 +172,97 @@ impl Fields {
                             .map_err(|e| e.to_string())?
                             .to_owned(),
                     };
-                    set(&mut fields.texts[i], text)?;
+                    self.set(slot, 0, text)?;
                 }
                 None => {}
             }
         }
-        Ok(fields)
+        Ok(())
+    }
+
+    /// Sets `slot` to `number` or `text` (whichever it takes), if it is not set.
+    #[inline(always)]
+    fn set(&mut self, slot: Slot, number: u64, text: String) -> Result<(), String> {
+        let bit = match slot {
+            Slot::Number(i) => i,
+            Slot::Text(i) => 8 + i,
+        };
+        if self.seen & 1 << bit != 0 {
+            return Err("a duplicate field".into());
+        }
+        self.seen |= 1 << bit;
+        match slot {
+            Slot::Number(i) => self.numbers[i] = number,
+            Slot::Text(i) => self.texts[i] = text,
+        }
+        Ok(())
+    }
+
+    /// Number `i`, if it was found.
+    #[inline(always)]
+    fn number(&self, i: usize) -> Result<u64, String> {
+        match self.seen & 1 << i {
+            0 => Err("a missing field".into()),
+            _ => Ok(self.numbers[i]),
+        }
+    }
+
+    /// Number `i` as a `usize`, if it was found.
+    #[inline(always)]
+    fn index(&self, i: usize) -> Result<usize, String> {
+        usize::try_from(self.number(i)?).map_err(|e| e.to_string())
+    }
+
+    /// Text `i`, taken, if it was found.
+    fn text(&mut self, i: usize) -> Result<String, String> {
+        match self.seen & 1 << (8 + i) {
+            0 => Err("a missing field".into()),
+            _ => Ok(std::mem::take(&mut self.texts[i])),
+        }
+    }
+
+    /// The numbers of the bid these fields are.
+    #[inline(always)]
+    pub(super) fn bid_numbers(&self) -> Result<BidNumbers, String> {
+        Ok(BidNumbers {
+            auction: self.index(0)?,
+            bidder: self.index(1)?,
+            price: self.index(2)?,
+            date_time: self.number(3)?,
+        })
     }
 
     /// The skimmed event of kind `kind` these fields make, with the bid
-    /// texts `keep` names.
-    pub(super) fn event(self, kind: usize, keep: BidTexts) -> Result<Event, String> {
-        let Fields { numbers, texts } = self;
-        let n = |i: usize| need(numbers[i]);
-        let index = |i: usize| usize::try_from(n(i)?).map_err(|e| e.to_string());
-        let [t0, t1, t2] = texts;
+    /// texts `keep` names (taken from the fields).
+    pub(super) fn event(&mut self, kind: usize, keep: BidTexts) -> Result<Event, String> {
         let skimmed = match kind {
             0 => Skimmed::Person {
-                id: index(0)?,
-                name: need(t0)?,
-                city: need(t1)?,
-                state: need(t2)?,
-                date_time: n(1)?,
+                id: self.index(0)?,
+                name: self.text(0)?,
+                city: self.text(1)?,
+                state: self.text(2)?,
+                date_time: self.number(1)?,
             },
             1 => Skimmed::Auction {
-                id: index(0)?,
-                initial_bid: index(1)?,
-                reserve: index(2)?,
-                date_time: n(3)?,
-                expires: n(4)?,
-                seller: index(5)?,
-                category: index(6)?,
+                id: self.index(0)?,
+                initial_bid: self.index(1)?,
+                reserve: self.index(2)?,
+                date_time: self.number(3)?,
+                expires: self.number(4)?,
+                seller: self.index(5)?,
+                category: self.index(6)?,
             },
             _ => {
-                let mut event = Event::from(Skimmed::Bid {
-                    auction: index(0)?,
-                    bidder: index(1)?,
-                    price: index(2)?,
-                    date_time: n(3)?,
-                });
-                if let Event::Bid(bid) = &mut event {
-                    if keep.channel {
-                        bid.channel = need(t0)?;
-                    }
-                    if keep.url {
-                        bid.url = need(t1)?;
-                    }
+                let mut bid = Bid::from(self.bid_numbers()?);
+                if keep.channel {
+                    bid.channel = self.text(0)?;
                 }
-                return Ok(event);
+                if keep.url {
+                    bid.url = self.text(1)?;
+                }
+                return Ok(Event::Bid(bid));
             }
         };
         Ok(skimmed.into())
     }
-}
-
-fn set<T>(slot: &mut Option<T>, value: T) -> Result<(), String> {
-    match slot.replace(value) {
-        None => Ok(()),
-        Some(_) => Err("a duplicate field".into()),
-    }
-}
-
-fn need<T>(slot: Option<T>) -> Result<T, String> {
-    slot.ok_or_else(|| "a missing field".into())
 }

@@ -34,6 +34,7 @@ use crate::source::{event_source, Batch, SourceConfig, SourceReader, SourceStrea
 use generate::EventMaker;
 use tidewater_operators::checkpoint::part::{decode, encode};
 
+pub use fields::BidNumbers;
 pub use lines::{EventLines, Kinds};
 pub use nexmark::event::{Auction, Bid, Event, Person};
 pub use skim::decode_skimmed;
