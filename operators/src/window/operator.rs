@@ -5,8 +5,10 @@
 //! says so, or again when a late record updates a fired window.
 //!
 //! The operator holds one capability, at its input frontier, and emits
-//! everything that fires in one activation under it: results travel in large
-//! containers, never one message per window. A result's event time is the
+//! what fires under it: results travel in large containers, never one
+//! message per window, and at most [`FIRE_BUDGET`] windows that firing
+//! drops go out per activation (the operator activates itself for the
+//! rest, keeping its capability until they are out). A result's event time is the
 //! window's last millisecond (`end - 1`), or the frontier for updates that
 //! come after it.
 //!
@@ -59,6 +61,11 @@ pub struct WindowOutput<'scope, K, O, D> {
     /// allowed lateness.
     pub late: EventStream<'scope, D>,
 }
+
+/// The most slots one activation fires where firing drops them (see
+/// [`WindowState::advance_within`]): the results of 64 Ki windows (a few
+/// MB) go out before the sink gets to write them.
+const FIRE_BUDGET: usize = 1 << 16;
 
 /// Extracts a record's own event time (default: the time it travels with).
 pub(crate) type TimeFn<D> = Rc<dyn Fn(&D) -> EventTime>;
@@ -187,6 +194,7 @@ where
             let mut updates_out = updates_out.activate();
             let mut late_out = late_out.activate();
             let cap_time = *caps[0].time();
+            let done;
             {
                 let mut late = late_out.session(&caps[1]);
                 let mut session = updates_out.session(&caps[0]);
@@ -235,7 +243,11 @@ where
                     last_early = std::time::Instant::now();
                     state.fire_changed(&finish, &mut emit);
                 }
-                state.advance(frontier, &finish, &mut emit);
+                done = state.advance_within(frontier, FIRE_BUDGET, &finish, &mut emit);
+            }
+            if !done {
+                // The rest of what fires, in the next activation.
+                activator.activate();
             }
             match barrier.frontier(data_frontier, control_frontier) {
                 Some(f) => {
@@ -250,7 +262,8 @@ where
                         }
                     }
                 }
-                None => capabilities = None,
+                None if done => capabilities = None,
+                None => {}
             }
         }
     });

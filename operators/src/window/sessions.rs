@@ -129,7 +129,7 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> Sessions<K, Acc, O> {
                 merged.window.end = old.window.end;
                 agg.merge(&mut merged.acc, old.acc);
                 merged.emitted.extend(old.emitted);
-                merged.since_fire += old.since_fire;
+                merged.since_fire.absorb(old.since_fire);
             }
         }
         let session = &mut slots[lo];
