@@ -56,6 +56,7 @@ impl<K> Ord for Due<K> {
 
 /// One session and its entry in the `due` queue.
 struct Session<Acc, O> {
+    window: Window,
     slot: Slot<Acc, O>,
     /// The `at` of its `due` entry (`None`: not queued: fired on time).
     queued: Option<EventTime>,
@@ -65,7 +66,7 @@ impl<Acc, O> Session<Acc, O> {
     /// Whether a queue entry at `at` refers to this session: it lies in it
     /// (sessions only grow, and a key's sessions are disjoint).
     fn holds(&self, at: EventTime) -> bool {
-        self.slot.window.start < at && at <= self.slot.window.end
+        self.window.start < at && at <= self.window.end
     }
 }
 
@@ -90,7 +91,7 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> Sessions<K, Acc, O> {
     }
 
     /// Merges `window` (holding `record`) with the key's sessions it
-    /// overlaps and returns the merged session, or `None` when `expired` and
+    /// overlaps and returns the merged session (its end and slot), or `None` when `expired` and
     /// it overlaps none. Touching is not overlapping: records `gap` or more
     /// apart are separate sessions, so a session `[s, e)` is final once the
     /// frontier reaches `e` (a record at `e` or later cannot join it).
@@ -101,7 +102,7 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> Sessions<K, Acc, O> {
         window: Window,
         expired: bool,
         agg: &A,
-    ) -> Option<&mut Slot<Acc, O>>
+    ) -> Option<(EventTime, &mut Slot<Acc, O>)>
     where
         A: Aggregate<D, Acc = Acc>,
     {
@@ -113,27 +114,34 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> Sessions<K, Acc, O> {
         }
         let slots = self.by_key.get_mut(key).expect("inserted");
         // Disjoint and in order, so the overlapping ones are a run.
-        let lo = slots.partition_point(|s| s.slot.window.end <= window.start);
-        let hi = lo + slots[lo..].partition_point(|s| s.slot.window.start < window.end);
+        let lo = slots.partition_point(|s| s.window.end <= window.start);
+        let hi = lo + slots[lo..].partition_point(|s| s.window.start < window.end);
         if lo == hi {
             if expired {
                 return None;
             }
-            let slot = Slot::new(window, agg.create());
-            slots.insert(lo, Session { slot, queued: None });
+            let slot = Slot::new(agg.create());
+            slots.insert(
+                lo,
+                Session {
+                    window,
+                    slot,
+                    queued: None,
+                },
+            );
         } else if hi - lo > 1 {
             for old in slots.drain(lo + 1..hi).collect::<Vec<_>>() {
                 let merged = &mut slots[lo];
                 merged.queued = merged.queued.max(old.queued);
-                let (merged, old) = (&mut merged.slot, old.slot);
                 merged.window.end = old.window.end;
+                let (merged, old) = (&mut merged.slot, old.slot);
                 agg.merge(&mut merged.acc, old.acc);
                 merged.emitted.extend(old.emitted);
                 merged.since_fire.absorb(old.since_fire);
             }
         }
         let session = &mut slots[lo];
-        let merged = &mut session.slot.window;
+        let merged = &mut session.window;
         merged.start = merged.start.min(window.start);
         merged.end = merged.end.max(window.end);
         if session.queued.is_none() {
@@ -145,16 +153,19 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> Sessions<K, Acc, O> {
             });
         }
         agg.add(&mut session.slot.acc, record);
-        Some(&mut session.slot)
+        Some((session.window.end, &mut session.slot))
     }
 
-    /// The session of `key` that ends at `end`, if it still does.
-    pub(super) fn get_mut(&mut self, key: &K, end: EventTime) -> Option<&mut Slot<Acc, O>> {
-        self.by_key
-            .get_mut(key)?
-            .iter_mut()
-            .map(|s| &mut s.slot)
-            .find(|s| s.window.end == end)
+    /// The session of `key` that ends at `end`, if it still does: its
+    /// window and slot.
+    pub(super) fn get_mut(
+        &mut self,
+        key: &K,
+        end: EventTime,
+    ) -> Option<(Window, &mut Slot<Acc, O>)> {
+        let mut sessions = self.by_key.get_mut(key)?.iter_mut();
+        let session = sessions.find(|s| s.window.end == end)?;
+        Some((session.window, &mut session.slot))
     }
 
     /// On-time firing of the sessions ending in `(fired_upto, frontier]`
@@ -180,7 +191,7 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> Sessions<K, Acc, O> {
             }) else {
                 continue;
             };
-            let end = session.slot.window.end;
+            let end = session.window.end;
             if end > due.at {
                 session.queued = Some(end);
                 self.due.push(Due {
@@ -195,6 +206,7 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> Sessions<K, Acc, O> {
             if end > fired_upto {
                 fire(
                     &mut session.slot,
+                    session.window,
                     &due.key,
                     finish,
                     emit,
@@ -220,7 +232,7 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> Sessions<K, Acc, O> {
         while self.kept.peek().is_some_and(|kept| kept.at <= f) {
             let kept = self.kept.pop().expect("peeked");
             if let Some(slots) = self.by_key.get_mut(&kept.key) {
-                slots.retain(|s| s.slot.window.end != kept.end);
+                slots.retain(|s| s.window.end != kept.end);
                 if slots.is_empty() {
                     self.by_key.remove(&kept.key);
                 }
@@ -228,27 +240,31 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> Sessions<K, Acc, O> {
         }
     }
 
-    /// Every open session.
-    pub(super) fn iter(&self) -> impl Iterator<Item = (&K, &Slot<Acc, O>)> {
-        self.by_key
-            .iter()
-            .flat_map(|(key, slots)| slots.iter().map(move |s| (key, &s.slot)))
+    /// Every open session: its key, window and slot.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&K, Window, &Slot<Acc, O>)> {
+        (self.by_key.iter())
+            .flat_map(|(key, slots)| slots.iter().map(move |s| (key, s.window, &s.slot)))
     }
 
     /// Every open session, to fire.
-    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut Slot<Acc, O>)> {
-        self.by_key
-            .iter_mut()
-            .flat_map(|(key, slots)| slots.iter_mut().map(move |s| (&*key, &mut s.slot)))
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = (&K, Window, &mut Slot<Acc, O>)> {
+        self.by_key.iter_mut().flat_map(|(key, slots)| {
+            (slots.iter_mut()).map(move |s| (&*key, s.window, &mut s.slot))
+        })
     }
 
     /// Adds a session read from a snapshot.
-    pub(super) fn restore(&mut self, key: K, slot: Slot<Acc, O>) {
-        let end = slot.window.end;
+    pub(super) fn restore(&mut self, key: K, window: Window, slot: Slot<Acc, O>) {
+        let end = window.end;
         let slots = self.by_key.entry(key.clone()).or_default();
-        let at = slots.partition_point(|s| s.slot.window.start < slot.window.start);
+        let at = slots.partition_point(|s| s.window.start < window.start);
         let queued = Some(end);
-        slots.insert(at, Session { slot, queued });
+        let session = Session {
+            window,
+            slot,
+            queued,
+        };
+        slots.insert(at, session);
         self.due.push(Due { at: end, end, key });
     }
 

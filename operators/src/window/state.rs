@@ -47,11 +47,11 @@ pub struct Triggers {
     pub every_ms: Option<u64>,
 }
 
-/// One window's state: as small as it can be, for there is one per key
-/// and window (q18's 5.9 M slots of 112 bytes with their keys were most of
-/// its memory).
+/// One key's state in one window: as small as it can be, for there is one
+/// per key and window (q18's 5.9 M slots of 112 bytes with their keys were
+/// most of its memory). The window is kept beside it, once per window for
+/// aligned ones ([`Aligned`]) and per session for merging ones.
 pub(super) struct Slot<Acc, O> {
-    pub(super) window: Window,
     pub(super) acc: Acc,
     /// What was emitted for this state and not retracted yet: one word
     /// while empty, as it stays where windows fire once.
@@ -60,9 +60,8 @@ pub(super) struct Slot<Acc, O> {
 }
 
 impl<Acc, O> Slot<Acc, O> {
-    pub(super) fn new(window: Window, acc: Acc) -> Self {
+    pub(super) fn new(acc: Acc) -> Self {
         Slot {
-            window,
             acc,
             emitted: ThinVec::new(),
             since_fire: SinceFire::default(),
@@ -126,11 +125,25 @@ struct SlotOwned<K, Acc, O> {
     changed: bool,
 }
 
+/// The keys' slots of one aligned window (one window per end: the
+/// assigners that do not merge make windows of one size).
+struct Aligned<K, Acc, O> {
+    window: Window,
+    slots: FxHashMap<K, Slot<Acc, O>>,
+}
+
+impl<K, Acc, O> Aligned<K, Acc, O> {
+    fn new(window: Window) -> Self {
+        let slots = FxHashMap::default();
+        Aligned { window, slots }
+    }
+}
+
 /// Accumulators of every open window of one worker.
 pub(crate) struct WindowState<K, Acc, O> {
     triggers: Triggers,
     /// Aligned windows: end -> key -> state (empty for merging assigners).
-    windows: BTreeMap<EventTime, FxHashMap<K, Slot<Acc, O>>>,
+    windows: BTreeMap<EventTime, Aligned<K, Acc, O>>,
     /// Merging assigners' sessions.
     sessions: Option<Sessions<K, Acc, O>>,
     /// Windows with `end <= fired_upto` have had their on-time firing.
@@ -181,30 +194,34 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
         let mut placed = false;
         let (fired_upto, triggers) = (self.fired_upto, &self.triggers);
         let (dirty, fire_when) = (&mut self.dirty, &self.fire_when);
-        let mut touch = |slot: &mut Slot<Acc, O>| {
+        let mut touch = |end: EventTime, slot: &mut Slot<Acc, O>| {
             placed = true;
-            Self::touched(fired_upto, triggers, fire_when, dirty, key, slot, 1);
+            Self::touched(fired_upto, triggers, fire_when, dirty, key, end, slot, 1);
         };
         assigner.assign(time, |window| {
             let expired = past_lateness(&window, triggers.allowed_lateness, stream_time);
             match &mut self.sessions {
                 Some(sessions) => {
-                    if let Some(slot) = sessions.merge_into(key, record, window, expired, agg) {
-                        touch(slot);
+                    if let Some((end, slot)) =
+                        sessions.merge_into(key, record, window, expired, agg)
+                    {
+                        touch(end, slot);
                     }
                 }
                 None if expired => {}
                 None => {
                     // Looked up by reference: the key is cloned for a new
                     // slot only.
-                    let slots = self.windows.entry(window.end).or_default();
+                    let end = window.end;
+                    let aligned = self.windows.entry(end);
+                    let slots = &mut aligned.or_insert_with(|| Aligned::new(window)).slots;
                     if let Some(slot) = slots.get_mut(key) {
                         agg.add(&mut slot.acc, record);
-                        touch(slot);
+                        touch(end, slot);
                     } else {
-                        let mut slot = Slot::new(window, agg.create());
+                        let mut slot = Slot::new(agg.create());
                         agg.add(&mut slot.acc, record);
-                        touch(slots.entry(key.clone()).or_insert(slot));
+                        touch(end, slots.entry(key.clone()).or_insert(slot));
                     }
                 }
             }
@@ -225,7 +242,8 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
             acc,
             records,
         } = partial;
-        let slots = self.windows.entry(window.end).or_default();
+        let aligned = self.windows.entry(window.end);
+        let slots = &mut aligned.or_insert_with(|| Aligned::new(window)).slots;
         let mut touch = |slot: &mut Slot<Acc, O>| {
             Self::touched(
                 self.fired_upto,
@@ -233,6 +251,7 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
                 &self.fire_when,
                 &mut self.dirty,
                 &key,
+                window.end,
                 slot,
                 records,
             );
@@ -243,29 +262,32 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
                 agg.merge(&mut slot.acc, acc);
                 touch(slot);
             }
-            None => touch(slots.entry(key.clone()).or_insert(Slot::new(window, acc))),
+            None => touch(slots.entry(key.clone()).or_insert(Slot::new(acc))),
         }
     }
 
-    /// Marks `slot` changed by `records` more records, and dirty if it
-    /// fired before, its count trigger is due or `fire_when` holds.
+    /// Marks `slot` (of the window ending at `end`) changed by `records`
+    /// more records, and dirty if it fired before, its count trigger is due
+    /// or `fire_when` holds.
+    #[allow(clippy::too_many_arguments)]
     fn touched(
         fired_upto: EventTime,
         triggers: &Triggers,
         fire_when: &Option<FireWhen<Acc>>,
         dirty: &mut Vec<(EventTime, K)>,
         key: &K,
+        end: EventTime,
         slot: &mut Slot<Acc, O>,
         records: u64,
     ) {
         slot.since_fire.add(records);
-        let late = slot.window.end <= fired_upto;
+        let late = end <= fired_upto;
         let counted = triggers
             .count
             .is_some_and(|n| slot.since_fire.records() >= n);
         let custom = fire_when.as_ref().is_some_and(|f| f(&slot.acc));
         if late || counted || custom {
-            dirty.push((slot.window.end, key.clone()));
+            dirty.push((end, key.clone()));
         }
     }
 
@@ -310,11 +332,11 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
                     None => Bound::Unbounded,
                 };
                 let range = (Bound::Excluded(self.fired_upto), upper);
-                for (&end, slots) in self.windows.range_mut(range) {
+                for (&end, Aligned { window, slots }) in self.windows.range_mut(range) {
                     let keep = frontier.is_some_and(|f| end.saturating_add(lateness) > f);
                     if keep {
                         for (key, slot) in slots.iter_mut() {
-                            fire(slot, key, finish, emit, true);
+                            fire(slot, *window, key, finish, emit, true);
                         }
                         continue;
                     }
@@ -323,7 +345,7 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
                     // windows before this one are done.
                     let fired = slots.extract_if(|_, _| true).take(budget);
                     for (key, mut slot) in fired {
-                        fire(&mut slot, &key, finish, emit, false);
+                        fire(&mut slot, *window, &key, finish, emit, false);
                         budget -= 1;
                     }
                     if !slots.is_empty() {
@@ -337,10 +359,11 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
         for (end, key) in std::mem::take(&mut self.dirty) {
             let slot = match &mut self.sessions {
                 Some(sessions) => sessions.get_mut(&key, end),
-                None => self.windows.get_mut(&end).and_then(|m| m.get_mut(&key)),
+                None => (self.windows.get_mut(&end))
+                    .and_then(|a| Some((a.window, a.slots.get_mut(&key)?))),
             };
-            if let Some(slot) = slot.filter(|slot| slot.since_fire.changed()) {
-                fire(slot, &key, finish, emit, true);
+            if let Some((window, slot)) = slot.filter(|(_, slot)| slot.since_fire.changed()) {
+                fire(slot, window, &key, finish, emit, true);
             }
         }
         self.fired_upto = self.fired_upto.max(frontier.unwrap_or(EventTime::MAX));
@@ -364,11 +387,12 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
     ) where
         F: FnMut(Window, &K, O, i64),
     {
-        let aligned = self.windows.values_mut().flat_map(|slots| slots.iter_mut());
+        let aligned = (self.windows.values_mut())
+            .flat_map(|a| a.slots.iter_mut().map(|(key, slot)| (key, a.window, slot)));
         let sessions = self.sessions.iter_mut().flat_map(|s| s.iter_mut());
-        for (key, slot) in aligned.chain(sessions) {
+        for (key, window, slot) in aligned.chain(sessions) {
             if slot.since_fire.changed() {
-                fire(slot, key, finish, emit, true);
+                fire(slot, window, key, finish, emit, true);
             }
         }
     }
@@ -386,12 +410,13 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
         O: Serialize,
     {
         let mut groups: BTreeMap<u64, Vec<SlotRef<'_, K, Acc, O>>> = BTreeMap::new();
-        let aligned = self.windows.values().flatten();
+        let aligned = (self.windows.values())
+            .flat_map(|a| a.slots.iter().map(|(key, slot)| (key, a.window, slot)));
         let sessions = self.sessions.iter().flat_map(|s| s.iter());
-        for (key, slot) in aligned.chain(sessions) {
+        for (key, window, slot) in aligned.chain(sessions) {
             groups.entry(key_group(key)).or_default().push(SlotRef {
                 key,
-                window: slot.window,
+                window,
                 acc: &slot.acc,
                 emitted: &slot.emitted,
                 since_fire: slot.since_fire.records(),
@@ -414,18 +439,16 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
         let slots: Vec<SlotOwned<K, Acc, O>> = decode(bytes)?;
         for s in slots {
             let slot = Slot {
-                window: s.window,
                 acc: s.acc,
                 emitted: s.emitted.into(),
                 since_fire: SinceFire::of(s.since_fire, s.changed),
             };
             match &mut self.sessions {
-                Some(sessions) => sessions.restore(s.key, slot),
+                Some(sessions) => sessions.restore(s.key, s.window, slot),
                 None => {
-                    self.windows
-                        .entry(s.window.end)
-                        .or_default()
-                        .insert(s.key, slot);
+                    let aligned = self.windows.entry(s.window.end);
+                    let aligned = aligned.or_insert_with(|| Aligned::new(s.window));
+                    aligned.slots.insert(s.key, slot);
                 }
             }
         }
@@ -442,6 +465,7 @@ impl<K: Hash + Eq + Clone, Acc, O: Clone + PartialEq> WindowState<K, Acc, O> {
 /// Emits a window's new result, retracting what it emitted before.
 pub(super) fn fire<K, Acc, O: Clone + PartialEq, F>(
     slot: &mut Slot<Acc, O>,
+    window: Window,
     key: &K,
     finish: &impl Fn(&K, &Window, &Acc) -> Vec<O>,
     emit: &mut F,
@@ -449,9 +473,8 @@ pub(super) fn fire<K, Acc, O: Clone + PartialEq, F>(
 ) where
     F: FnMut(Window, &K, O, i64),
 {
-    let results = finish(key, &slot.window, &slot.acc);
+    let results = finish(key, &window, &slot.acc);
     slot.since_fire = SinceFire::default();
-    let window = slot.window;
     let unchanged = slot.emitted.len() == results.len()
         && slot
             .emitted
