@@ -376,8 +376,8 @@ impl Input {
     }
 }
 
-/// What `keep` makes of JSON-lines events (its second of a bid's numbers,
-/// where the query keeps no bid text), decoded straight from their bytes
+/// What `keep` makes of JSON-lines events, and `bid` of a bid's numbers
+/// where the query keeps no bid text, decoded straight from their bytes
 /// (lines of kinds the query does not read are only checked).
 fn event_tuples<'s, T: Clone + 'static>(
     job: &Job,
