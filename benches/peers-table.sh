@@ -5,7 +5,7 @@
 # SMALL), which takes out start-up, planning and JIT (about 21 CPU-s for Flink). CPU is the whole machine's
 # busy time during the run (the Flink JVM is a child `time` does not see), so run it on an idle machine.
 # Defaults: QUERIES="window-count hot-items", ENGINES="tidewater flink pathway bytewax". Build first:
-# cargo build --release --example bid_windows --example nexmark. The Nexmark queries (QUERIES="q3 q4 q8 q9 q11 q15 ... q20",
+# cargo build --release --example bid_windows --example nexmark. The Nexmark queries (QUERIES="q0 q1 ... q22", not q6, q10 or q14,
 # ENGINES="tidewater flink") read JSON-lines event files (`tidewater generate --what events ...`) instead,
 # and "bids" are then events of every kind.
 set -eu

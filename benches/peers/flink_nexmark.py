@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Nexmark queries q3, q4, q8, q9, q11 and q15-q20 on Apache Flink (PyFlink), over the JSON-lines
+"""Nexmark queries q0-q5, q7-q9, q11-q13 and q15-q22 on Apache Flink (PyFlink), over the JSON-lines
 events that `tidewater generate --what events` writes (one externally tagged
 `{"Person": {...}}`, `{"Auction": {...}}` or `{"Bid": {...}}` object a line).
 
@@ -10,6 +10,9 @@ Same interface as ../shared/peers/flink_bids.py:
 
 The queries are Flink's own Nexmark SQL (github.com/nexmark/nexmark) with the
 rows Tidewater's examples/nexmark writes:
+- q0: every bid (pass-through). Rows: auction,bidder,price,date_time.
+- q1: prices in euros (integer: price * 908 / 1000). Rows as q0.
+- q2: bids on every 123rd auction. Rows: auction,price.
 - q3: sellers in Oregon, Idaho or California with their category-10 auctions, a
   regular join; the generator writes states in lower case, so they are matched
   in lower case. Rows: name,city,state,auction.
@@ -17,6 +20,10 @@ rows Tidewater's examples/nexmark writes:
   an auction being its highest bid between its start and its expiry
   (inclusive), a join of auctions and bids and two aggregations. Rows:
   category,avg_final_price.
+- q5: hot items: per sliding window (10 s, every 2 s) the auction(s) with
+  the most bids. Rows: window_end_ms,auction,count.
+- q7: per tumbling 10 s window the bid(s) with the highest price. Rows:
+  window_end_ms,auction,bidder,price.
 - q8: people who registered and opened an auction in the same tumbling 10 s
   window, a window join of two window aggregations. Rows:
   person_id,name,window_start_ms.
@@ -26,6 +33,15 @@ rows Tidewater's examples/nexmark writes:
 - q11: bids per bidder in session windows with a 10 s gap (a session runs
   from its first bid to 10 s after its last, so its start and end are read
   off its bids' times). Rows: bidder,bids,session_start_ms,session_end_ms.
+- q12: bids per bidder in tumbling 10 s windows of processing time
+  (PROCTIME()), streaming mode only. Not deterministic: the totals per
+  bidder equal Tidewater's, the windows do not. Rows: bidder,bids,
+  window_start_ms,window_end_ms.
+- q13: each bid with the value of `auction % 10000` in a bounded side
+  input (keys 0-9999, the key as the value, as Tidewater's default), a
+  regular join (Flink's Nexmark q13 is a lookup join; the filesystem
+  connector cannot look up, and over a bounded table the rows are the
+  same). Rows: auction,bidder,price,date_time,value.
 - q15: bids, bidders and auctions per day, in total and per price rank (below
   10 000, below 1 000 000, the rest), with distinct counts. Rows: day,
   total_bids, rank1-3_bids, total_bidders, rank1-3_bidders, total_auctions,
@@ -41,15 +57,63 @@ rows Tidewater's examples/nexmark writes:
 - q20: every bid on an auction of category 10 with its auction's fields, a
   regular join. Rows: auction,bidder,price,bid_date_time,seller,category,
   initial_bid,reserve,date_time,expires.
+- q21: bids from a known channel with its number, others with their URL's
+  channel_id, bids with neither dropped. Rows: auction,bidder,price,
+  channel,channel_id.
+- q22: each bid with the 3rd-5th parts of its URL split at `/`. Rows:
+  auction,bidder,price,channel,dir1,dir2,dir3.
 Throughput settings as in flink_bids.py (object reuse, mini-batch, two-phase
 aggregation); --untuned for Flink's defaults.
 """
-import argparse, csv, functools, os, time
+import argparse, csv, functools, os, shutil, tempfile, time
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
 WSTART = "CAST(TIMESTAMPDIFF(SECOND, TIMESTAMP '1970-01-01 00:00:00', window_start) AS BIGINT) * 1000"
+WEND = WSTART.replace("window_start", "window_end")
 
 QUERIES = {
+    "q0": "SELECT auction, bidder, price, date_time FROM bid",
+    "q1": "SELECT auction, bidder, price * 908 / 1000, date_time FROM bid",
+    "q2": "SELECT auction, price FROM bid WHERE MOD(auction, 123) = 0",
+    "q5": f"""
+        SELECT a.we, a.auction, a.cnt FROM (
+          SELECT window_start, window_end, {WEND} AS we, auction, COUNT(*) AS cnt
+          FROM TABLE(HOP(TABLE bid, DESCRIPTOR(ts), INTERVAL '2' SECOND, INTERVAL '10' SECOND))
+          GROUP BY window_start, window_end, auction) a
+        JOIN (
+          SELECT ws, wend, MAX(cnt) AS maxc FROM (
+            SELECT window_start AS ws, window_end AS wend, COUNT(*) AS cnt
+            FROM TABLE(HOP(TABLE bid, DESCRIPTOR(ts), INTERVAL '2' SECOND, INTERVAL '10' SECOND))
+            GROUP BY window_start, window_end, auction) GROUP BY ws, wend) m
+        ON a.window_start = m.ws AND a.window_end = m.wend AND a.cnt >= m.maxc""",
+    "q7": f"""
+        SELECT b.we, b.auction, b.bidder, b.price FROM (
+          SELECT window_start, window_end, {WEND} AS we, auction, bidder, price
+          FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(ts), INTERVAL '10' SECOND))) b
+        JOIN (
+          SELECT window_start, window_end, MAX(price) AS maxp
+          FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+          GROUP BY window_start, window_end) m
+        ON b.window_start = m.window_start AND b.window_end = m.window_end AND b.price = m.maxp""",
+    "q12": """
+        SELECT bidder, COUNT(*) AS bids,
+          UNIX_TIMESTAMP(CAST(window_start AS STRING)) * 1000, UNIX_TIMESTAMP(CAST(window_end AS STRING)) * 1000
+        FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(p_time), INTERVAL '10' SECOND))
+        GROUP BY bidder, window_start, window_end""",
+    "q13": """
+        SELECT B.auction, B.bidder, B.price, B.date_time, S.`value`
+        FROM bid AS B JOIN side_input AS S ON MOD(B.auction, 10000) = S.key""",
+    "q21": """
+        SELECT auction, bidder, price, channel,
+          CASE LOWER(channel) WHEN 'apple' THEN '0' WHEN 'google' THEN '1' WHEN 'facebook' THEN '2'
+            WHEN 'baidu' THEN '3' ELSE REGEXP_EXTRACT(url, '(&|^)channel_id=([^&]*)', 2) END AS channel_id
+        FROM bid
+        WHERE LOWER(channel) IN ('apple', 'google', 'facebook', 'baidu')
+          OR REGEXP_EXTRACT(url, '(&|^)channel_id=([^&]*)', 2) IS NOT NULL""",
+    "q22": """
+        SELECT auction, bidder, price, channel,
+          SPLIT_INDEX(url, '/', 3), SPLIT_INDEX(url, '/', 4), SPLIT_INDEX(url, '/', 5)
+        FROM bid""",
     "q3": """
         SELECT P.name, P.city, P.state, A.id
         FROM auction AS A INNER JOIN person AS P ON A.seller = P.id
@@ -126,12 +190,16 @@ QUERIES.update({
 })
 
 # Queries Flink cannot run in batch mode (unaligned windows).
-STREAMING_ONLY = {"q11"}
+STREAMING_ONLY = {"q11", "q12"}
 
 # The bid and auction fields each query reads (Flink's JSON format converts
 # nothing else).
 WINNING_BIDS = "auction BIGINT, bidder BIGINT, price BIGINT, date_time BIGINT"
-BID_FIELDS = {"q3": "date_time BIGINT", "q4": WINNING_BIDS, "q8": "date_time BIGINT", "q9": WINNING_BIDS,
+TEXTS = WINNING_BIDS + ", channel STRING, url STRING"
+BID_FIELDS = {"q0": WINNING_BIDS, "q1": WINNING_BIDS, "q2": "auction BIGINT, price BIGINT, date_time BIGINT",
+              "q5": "auction BIGINT, date_time BIGINT", "q7": WINNING_BIDS, "q12": "bidder BIGINT, date_time BIGINT",
+              "q13": WINNING_BIDS, "q21": TEXTS, "q22": TEXTS,
+              "q3": "date_time BIGINT", "q4": WINNING_BIDS, "q8": "date_time BIGINT", "q9": WINNING_BIDS,
               "q11": "bidder BIGINT, date_time BIGINT", "q15": WINNING_BIDS, "q16": WINNING_BIDS + ", channel STRING",
               "q17": "auction BIGINT, price BIGINT, date_time BIGINT", "q18": WINNING_BIDS, "q19": WINNING_BIDS,
               "q20": WINNING_BIDS}
@@ -154,7 +222,7 @@ EVENTS = """
       Person ROW<id BIGINT, name STRING, city STRING, state STRING, date_time BIGINT>,
       Auction ROW<{auction}>,
       Bid ROW<{bid}>,
-      ts AS TO_TIMESTAMP_LTZ(COALESCE(Person.date_time, Auction.date_time, Bid.date_time), 3),
+      ts AS TO_TIMESTAMP_LTZ(COALESCE(Person.date_time, Auction.date_time, Bid.date_time), 3),{proctime}
       WATERMARK FOR ts AS ts - INTERVAL '2' SECOND
     ) WITH ('connector' = 'filesystem', 'path' = '{path}', 'format' = 'json')"""
 
@@ -162,11 +230,21 @@ PERSON_VIEW = """CREATE VIEW person AS SELECT Person.id AS id, Person.name AS na
     Person.state AS state, ts FROM events WHERE Person.id IS NOT NULL"""
 
 
-def view(name, row, fields):
+def view(name, row, fields, proctime=False):
     """A view of one kind of event with the fields declared for it."""
     names = [f.split()[0] for f in fields.split(",")]
     cols = ", ".join(f"{row}.{n} AS {n}" for n in names)
-    return f"CREATE VIEW {name} AS SELECT {cols}, ts FROM events WHERE {row}.date_time IS NOT NULL"
+    more = ", p_time" if proctime else ""
+    return f"CREATE VIEW {name} AS SELECT {cols}, ts{more} FROM events WHERE {row}.date_time IS NOT NULL"
+
+
+def side_input(te, directory):
+    """q13's side input: keys 0-9999, each with itself as the value (Tidewater's default)."""
+    path = os.path.join(directory, "side_input.csv")
+    with open(path, "w") as f:
+        f.writelines(f"{k},{k}\n" for k in range(10000))
+    te.execute_sql(f"""CREATE TABLE side_input (key BIGINT, `value` STRING)
+        WITH ('connector' = 'filesystem', 'path' = '{path}', 'format' = 'csv')""")
 
 
 def compare_rows(a, b):
@@ -206,8 +284,9 @@ def main():
     ap.add_argument("--untuned", action="store_true", help="Flink defaults, without TUNED")
     a = ap.parse_args()
     t0 = time.time()
-    # Flink runs session windows in streaming mode only: q11's file output
-    # comes from a streaming job too (its file sink commits at the input's end).
+    # Flink runs session windows and processing time in streaming mode only:
+    # q11's and q12's file output comes from a streaming job too (its file
+    # sink commits at the input's end).
     batch = a.sink == "file" and a.query not in STREAMING_ONLY
     te = TableEnvironment.create(
         EnvironmentSettings.in_batch_mode() if batch else EnvironmentSettings.in_streaming_mode())
@@ -218,10 +297,15 @@ def main():
         for k, v in TUNED.items():
             cfg.set(k, v)
     bids, auctions = BID_FIELDS[a.query], AUCTION_FIELDS.get(a.query, AUCTIONS)
-    te.execute_sql(EVENTS.format(path=os.path.abspath(a.input), bid=bids, auction=auctions))
+    proctime = a.query == "q12"
+    te.execute_sql(EVENTS.format(path=os.path.abspath(a.input), bid=bids, auction=auctions,
+                                 proctime="\n      p_time AS PROCTIME()," if proctime else ""))
     te.execute_sql(PERSON_VIEW)
     te.execute_sql(view("auction", "Auction", auctions))
-    te.execute_sql(view("bid", "Bid", bids))
+    te.execute_sql(view("bid", "Bid", bids, proctime))
+    scratch = tempfile.mkdtemp()
+    if a.query == "q13":
+        side_input(te, scratch)
     q = QUERIES[a.query]
     schema = te.sql_query(q).get_schema()
     decl = ", ".join(f"`{c}` {t}" for c, t in zip(schema.get_field_names(), schema.get_field_data_types()))
@@ -230,6 +314,7 @@ def main():
         t1 = time.time()
         te.execute_sql(f"INSERT INTO sink {q}").wait()
         t2 = time.time()
+        shutil.rmtree(scratch, ignore_errors=True)
         print(f"query={a.query} p={a.parallelism} setup_s={t1-t0:.2f} run_s={t2-t1:.2f} jvm_peak_rss_mb={jvm_peak_rss_mb()}")
         return
     outdir = os.path.abspath(a.out) + ".parts"
@@ -247,6 +332,7 @@ def main():
     rows.sort(key=functools.cmp_to_key(compare_rows))
     with open(a.out, "w") as f:
         f.writelines(r + "\n" for r in rows)
+    shutil.rmtree(scratch, ignore_errors=True)
     print(f"query={a.query} p={a.parallelism} rows={len(rows)} run_s={t2-t1:.2f} jvm_peak_rss_mb={jvm_peak_rss_mb()}")
 
 

@@ -6,6 +6,7 @@
 //! source machinery they share is in [`source`], formats in [`format`].
 //! Operators come from `tidewater-operators`; worker launch from `tidewater`.
 
+pub mod blackhole;
 pub mod dead_letter;
 pub mod file;
 pub mod format;

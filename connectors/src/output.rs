@@ -1,8 +1,10 @@
-//! Outputs named by a string: a path is a file sink, `kafka://...` a topic.
+//! Outputs named by a string: a path is a file sink, `kafka://...` a topic,
+//! `blackhole:` nothing (the records are counted and dropped).
 
 use serde::Serialize;
 use tidewater_operators::{Context, EventStream};
 
+use crate::blackhole::{write_blackhole, BLACKHOLE};
 use crate::file::FileSink;
 use crate::kafka::{KafkaSink, KafkaUri};
 
@@ -12,12 +14,29 @@ pub enum Output {
     File(FileSink),
     /// A topic.
     Kafka(Box<KafkaSink>),
+    /// Nowhere: records are counted and dropped (for benchmarks).
+    Blackhole,
 }
 
 impl Output {
-    /// `kafka://HOST:PORT/TOPIC?...` is a topic; anything else a file sink
-    /// (one sorted file with `sorted`, which a topic does not take).
+    /// `kafka://HOST:PORT/TOPIC?...` is a topic, `blackhole:` nothing;
+    /// anything else a file sink (one sorted file with `sorted`, which
+    /// neither of the others takes).
+    ///
+    /// ```
+    /// use tidewater_connectors::output::Output;
+    ///
+    /// assert!(matches!(Output::parse("blackhole:", false), Ok(Output::Blackhole)));
+    /// assert!(Output::parse("blackhole:", true).is_err());
+    /// assert!(matches!(Output::parse("out/q5", true), Ok(Output::File(_))));
+    /// ```
     pub fn parse(name: &str, sorted: bool) -> Result<Output, String> {
+        if name == BLACKHOLE {
+            if sorted {
+                return Err(format!("--sorted writes a file, not {BLACKHOLE}"));
+            }
+            return Ok(Output::Blackhole);
+        }
         if KafkaUri::is_kafka(name) {
             if sorted {
                 return Err(format!("--sorted writes a file, not the topic {name}"));
@@ -36,6 +55,7 @@ impl Output {
         match self {
             Output::File(sink) => sink.write(stream, ctx),
             Output::Kafka(sink) => sink.write(stream, ctx),
+            Output::Blackhole => write_blackhole(stream, ctx),
         }
     }
 }

@@ -13,7 +13,9 @@ use tidewater::prelude::*;
 use crate::bid_queries::BidTuple;
 
 pub fn q12(bids: EventStream<'_, BidTuple>) -> EventStream<'_, (u64, u64, u64, u64)> {
-    bids.key_by(|b: &BidTuple| b.1)
+    // Only the bidder travels to its window's worker.
+    bids.map(|(b, time)| (b.1, time))
+        .key_by(|bidder: &u64| *bidder)
         .processing_time_aggregate(Duration::from_secs(10), Count)
         .map(|((w, bidder, count), time)| ((bidder, count, w.start, w.end), time))
 }

@@ -37,7 +37,7 @@ pub(super) fn parse_eight(chunk: u64) -> u64 {
 /// line = {"Bid":{"auction":1000,  at = the four digits
 /// word = `ion":1000` minus its first byte, `ion":` masked to `00000`
 /// ```
-#[inline]
+#[inline(always)]
 pub(crate) fn unsigned_at(line: &[u8], at: Range<usize>) -> Option<u64> {
     if at.is_empty() || at.len() > 19 || at.start < 8 {
         return unsigned_value(&line[at]);

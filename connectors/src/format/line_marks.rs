@@ -128,9 +128,22 @@ fn classify_with(line: &[u8], block: impl Fn(&[u8; 64]) -> BlockMarks) -> Option
         (*quotes, *others, closer) = (q, o, closer | c);
     }
     if !rest.is_empty() {
-        let mut tail = [b' '; 64];
-        tail[..rest.len()].copy_from_slice(rest);
-        let (q, o, c) = block(&tail);
+        let (q, o, c) = match line.len().checked_sub(64) {
+            // The line's last 64 bytes, of which the rest is the last
+            // `rest.len()`: their marks shifted down, the bits past the end
+            // as for spaces (copying the rest into a padded block stalled
+            // the block's loads on the copy's stores).
+            Some(start) => {
+                let (q, o, c) = block(line[start..].try_into().expect("64 bytes"));
+                let shift = 64 - rest.len();
+                (q >> shift, o >> shift | !0 << rest.len(), c >> shift)
+            }
+            None => {
+                let mut tail = [b' '; 64];
+                tail[..rest.len()].copy_from_slice(rest);
+                block(&tail)
+            }
+        };
         if let Some((quotes, others)) = words.next() {
             (*quotes, *others, closer) = (q, o, closer | c);
         }
@@ -252,7 +265,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn marks_are_the_quotes_and_non_digits() {
-        for len in [0, 1, 15, 16, 17, 63, 64, 65, 300, MAX] {
+        for len in [0, 1, 15, 16, 17, 63, 64, 65, 100, 127, 128, 129, 300, MAX] {
             let line: Vec<u8> = (0..len).map(|i| b"ab\"0123 9x"[i % 10]).collect();
             let marks = LineMarks::of(&line).expect("plain");
             for pos in 0..len + 2 {
@@ -272,7 +285,7 @@ mod tests {
         }
         assert!(LineMarks::of(&[b'a'; MAX + 1]).is_none());
         for odd in [b'\\', 0, 0x1f, 0x80, 0xc3, 0xff] {
-            for at in [0, 15, 16, 40, 299] {
+            for at in [0, 15, 16, 40, 250, 256, 299] {
                 let mut line = vec![b'a'; 300];
                 line[at] = odd;
                 assert!(LineMarks::of(&line).is_none(), "{odd} at {at}");
